@@ -81,3 +81,109 @@ class LossConfig:
         for name in ("gp_lambda", "drift", "r1_gamma", "acgan_weight"):
             _check(getattr(self, name) >= 0, f"{name} must be >= 0, got {getattr(self, name)}")
         _check(self.gp_gamma > 0, f"gp_gamma must be > 0, got {self.gp_gamma}")
+
+
+# Minibatch per resolution of the TF release's single-GPU preset.
+TF_MINIBATCH_1GPU: dict[int, int] = {4: 128, 8: 128, 16: 128, 32: 64, 64: 32, 128: 16, 256: 8, 512: 4}
+# Kimg per tick of the TF release: shorter ticks at higher resolutions.
+TF_TICK_KIMG: dict[int, float] = {4: 160, 8: 140, 16: 120, 32: 100, 64: 80, 128: 60, 256: 40, 512: 30, 1024: 20}
+
+
+@dataclass
+class ScheduleConfig:
+    """Progressive-growing schedule in kimg (``TrainingSchedule`` of the TF release)."""
+
+    initial_resolution: int = 4
+    lod_training_kimg: float = 600.0     # stable phase per resolution (paper: 800)
+    lod_transition_kimg: float = 600.0   # fade-in phase per resolution (paper: 800)
+    total_kimg: float = 15000.0
+    minibatch_base: int = 16
+    minibatch: dict[int, int] = field(default_factory=lambda: dict(TF_MINIBATCH_1GPU))
+    lr_base: float = 0.001               # G and D (paper Sec. A.1)
+    g_lr: dict[int, float] = field(default_factory=dict)
+    d_lr: dict[int, float] = field(default_factory=dict)
+    lr_rampup_kimg: float = 0.0
+    tick_kimg_base: float = 160.0
+    tick_kimg: dict[int, float] = field(default_factory=lambda: dict(TF_TICK_KIMG))
+
+    def validate(self, resolution: int) -> None:
+        _check(is_power_of_two(self.initial_resolution) and 4 <= self.initial_resolution <= resolution,
+               f"initial_resolution must be a power of two in 4..{resolution}, got {self.initial_resolution}")
+        _check(self.lod_training_kimg >= 0 and self.lod_transition_kimg >= 0, "lod_*_kimg must be >= 0")
+        _check(self.total_kimg > 0, f"total kimg must be > 0, got {self.total_kimg}")
+        _check(self.minibatch_base >= 1, "minibatch_base must be >= 1")
+        for table in ("minibatch", "g_lr", "d_lr", "tick_kimg"):
+            for res, value in getattr(self, table).items():
+                _check(is_power_of_two(res), f"{table} keys must be powers of two, got {res}")
+                _check(value > 0, f"{table}[{res}] must be > 0, got {value}")
+        _check(self.lr_base > 0, f"lr_base must be > 0, got {self.lr_base}")
+        _check(self.lr_rampup_kimg >= 0, "lr_rampup_kimg must be >= 0")
+        _check(self.tick_kimg_base > 0, "tick_kimg_base must be > 0")
+
+
+@dataclass
+class OptimConfig:
+    """Adam, EMA of G and step control (paper Sec. A.1; TF release)."""
+
+    beta1: float = 0.0
+    beta2: float = 0.99
+    eps: float = 1e-8
+    reset_on_lod_change: bool = True     # the TF release resets Adam state at each lod change
+    ema_beta: float = 0.999              # per D step, continuous across growth (0 disables)
+    ema_start_kimg: float = 0.0          # before this, G_ema simply copies G (BigGAN's EMA start)
+    d_steps: int = 1                     # D steps per G step
+    max_consecutive_skips: int = 20      # non-finite steps in a row before training stops
+
+    def validate(self) -> None:
+        _check(0.0 <= self.beta1 < 1.0 and 0.0 <= self.beta2 < 1.0, "Adam betas must be in [0, 1)")
+        _check(self.eps > 0, "Adam eps must be > 0")
+        _check(0.0 <= self.ema_beta < 1.0, f"ema_beta must be in [0, 1), got {self.ema_beta}")
+        _check(self.ema_start_kimg >= 0, "ema_start_kimg must be >= 0")
+        _check(self.d_steps >= 1, f"d_steps must be >= 1, got {self.d_steps}")
+        _check(self.max_consecutive_skips >= 1, "max_consecutive_skips must be >= 1")
+
+
+@dataclass
+class RunConfig:
+    """Where the data comes from, where results go, and how often they are written."""
+
+    data: str | None = None              # prepared data set or image source; None = Fashion-MNIST demo
+    outdir: str = "runs"
+    seed: int = 0
+    device: str = "auto"                 # "auto" | "cpu" | "cuda" | "cuda:N"
+    mirror: bool = False                 # random horizontal flips of the reals
+    snap: int = 10                       # ticks between network snapshots
+    image_snap: int = 1                  # ticks between fakes grids
+    grid_size: int = 0                   # images in the fakes grid (0: automatic)
+    metrics: list[str] = field(default_factory=list)
+    metrics_every: int = 0               # ticks between metric evaluations (0: at snapshots)
+    metrics_num: int = 2048              # generated images per metric evaluation
+    resume: str | None = None            # None | "latest" | path to a checkpoint or run folder
+
+    def validate(self) -> None:
+        _check(self.snap >= 1, f"snap must be >= 1, got {self.snap}")
+        _check(self.image_snap >= 1, f"image_snap must be >= 1, got {self.image_snap}")
+        _check(self.grid_size >= 0, "grid_size must be >= 0")
+        _check(self.metrics_every >= 0, "metrics_every must be >= 0")
+        _check(self.metrics_num >= 2, "metrics_num must be >= 2")
+        _check(self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
+               f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs; saved as ``training_options.json`` in the run folder."""
+
+    preset: str = "custom"
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def validate(self) -> None:
+        self.network.validate()
+        self.loss.validate()
+        self.schedule.validate(self.network.resolution)
+        self.optim.validate()
+        self.run.validate()

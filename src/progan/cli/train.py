@@ -1,0 +1,88 @@
+"""``progan train``: parse and validate options, resolve the configuration, call :func:`progan.training.loop.train`."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from progan.config import TrainConfig
+from progan.errors import UserError
+
+
+def _resolve_config(preset: str, resume: str | None, outdir: str, overrides: list[str]) -> TrainConfig:
+    from progan.config_io import apply_override, train_config_from_dict
+    from progan.presets import get_preset
+
+    if resume:
+        # A resumed run continues with the configuration it was started with; options given now override it.
+        from progan.training.checkpoint import read_checkpoint
+        from progan.training.rundir import resolve_resume
+
+        ckpt = read_checkpoint(resolve_resume(resume, outdir), prefixes=())
+        cfg = train_config_from_dict(ckpt.config)
+    else:
+        cfg = get_preset(preset)
+    for assignment in overrides:
+        apply_override(cfg, assignment)
+    return cfg
+
+
+@click.command("train", context_settings={"show_default": True})
+@click.option("--data", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Prepared data set (progan prepare). Default: Debian's Fashion-MNIST, prepared once into a cache.")
+@click.option("--outdir", default="runs", help="Folder that receives numbered run folders.")
+@click.option("--preset", default="fashion-mnist",
+              type=click.Choice(["paper-celebahq", "paper-cifar10", "paper-lsun", "celeba128", "fashion-mnist", "tiny"]),
+              help="Starting configuration.")
+@click.option("--kimg", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Total training length in thousands of real images (fractional allowed).")
+@click.option("--seed", type=click.IntRange(min=0), default=None, help="Random seed.")
+@click.option("--resume", default=None, metavar="latest|PATH",
+              help="Continue a run: 'latest' under --outdir, a run folder, or a snapshot file.")
+@click.option("--snap", type=click.IntRange(min=1), default=None, help="Ticks between network snapshots.")
+@click.option("--device", default=None, metavar="auto|cpu|cuda[:N]", help="Device (default auto).")
+@click.option("--mirror/--no-mirror", default=None, help="Random horizontal flips of the reals.")
+@click.option("--loss", default=None, type=click.Choice(["wgan-gp", "minimax", "non-saturating", "lsgan", "hinge"]),
+              help="GAN loss (default of the preset: wgan-gp).")
+@click.option("--metrics", default=None, metavar="LIST", help="Metrics during training, e.g. swd,msssim.")
+@click.option("--metrics-every", type=click.IntRange(min=0), default=None,
+              help="Ticks between metric evaluations (0 = at snapshots).")
+@click.option("--set", "overrides", multiple=True, metavar="SECTION.FIELD=VALUE",
+              help="Override any configuration field, e.g. --set network.fmap_max=256 --set schedule.minibatch=4:64,8:32.")
+@click.option("--dry-run", is_flag=True, help="Print the resolved configuration as JSON and exit.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def command(data, outdir, preset, kimg, seed, resume, snap, device, mirror, loss, metrics, metrics_every,
+            overrides, dry_run, quiet) -> None:
+    """Train a progressive GAN (Karras et al. 2018); one command gives a working demo run on Fashion-MNIST."""
+    assignments = list(overrides)
+    named = {
+        "run.data": data, "run.seed": seed, "run.snap": snap, "run.device": device, "run.mirror": mirror,
+        "loss.kind": loss, "run.metrics": metrics, "run.metrics_every": metrics_every, "schedule.total_kimg": kimg,
+    }
+    assignments += [f"{key}={value}" for key, value in named.items() if value is not None]
+    if resume and not dry_run:
+        assignments.append(f"run.resume={resume}")
+    assignments.append(f"run.outdir={outdir}")
+    cfg = _resolve_config(preset, resume, outdir, assignments)
+    if cfg.run.metrics:
+        from progan.metrics import METRICS
+
+        unknown = [m for m in cfg.run.metrics if m not in METRICS]
+        if unknown:
+            raise UserError(f"unknown metric(s) {', '.join(unknown)}; choose from {', '.join(METRICS)}")
+    cfg.validate()
+    if dry_run:
+        from progan.config_io import to_dict
+
+        click.echo(json.dumps(to_dict(cfg), indent=2))
+        return
+    from progan.training.loop import TrainingError, train
+
+    try:
+        run_dir = train(cfg, progress=not quiet and sys.stderr.isatty())
+    except TrainingError as e:
+        click.echo(f"progan train: error: {e}", err=True)
+        sys.exit(1)
+    click.echo(f"done: {run_dir}")

@@ -1,0 +1,1 @@
+"""Training: schedule, loop, EMA, checkpoints, telemetry."""

@@ -1,0 +1,203 @@
+"""Checkpoints: safetensors files that hold the networks and the complete training state.
+
+One file per snapshot, ``network-snapshot-<kimg:06d>.safetensors``, written to a
+temporary name and renamed, so a crash or ``kill -9`` never leaves a partial
+checkpoint under the real name. Tensors: ``G.*``, ``D.*``, ``G_ema.*`` (weights),
+``opt/G/...``, ``opt/D/...`` (Adam moments), ``rng/...`` (generator states).
+Metadata (strings): the format tag, the resolved training configuration, the
+progress counters, the optimizers' hyper-parameters and the loader position, as
+JSON. Nothing is unpickled on load (unlike the TF release's pickles, which
+execute code).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from progan.errors import CheckpointError
+
+FORMAT = "progan-checkpoint"
+FORMAT_VERSION = 1
+SNAPSHOT_RE = re.compile(r"network-snapshot-(\d+)\.safetensors$")
+
+
+def snapshot_name(nimg: int) -> str:
+    return f"network-snapshot-{nimg // 1000:06d}.safetensors"
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: tensors grouped by prefix, plus decoded JSON metadata."""
+
+    path: Path
+    tensors: dict[str, torch.Tensor]
+    config: dict[str, Any]
+    progress: dict[str, Any]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def module_state(self, prefix: str) -> dict[str, torch.Tensor]:
+        p = prefix + "."
+        return {k[len(p):]: v for k, v in self.tensors.items() if k.startswith(p)}
+
+
+def _optimizer_to_flat(prefix: str, opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    sd = opt.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for idx, state in sd["state"].items():
+        for key, value in state.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"{prefix}/{idx}/{key}"] = value.detach().contiguous()
+            else:
+                scalars.setdefault(str(idx), {})[key] = value
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def _optimizer_from_flat(prefix: str, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> dict[str, Any]:
+    state: dict[int, dict[str, Any]] = {}
+    head = prefix + "/"
+    for name, value in tensors.items():
+        if name.startswith(head):
+            idx, key = name[len(head):].split("/", 1)
+            state.setdefault(int(idx), {})[key] = value
+    for idx, values in meta.get("scalars", {}).items():
+        state.setdefault(int(idx), {}).update(values)
+    groups = meta["param_groups"]
+    for g in groups:
+        if "betas" in g:
+            g["betas"] = tuple(g["betas"])
+    return {"state": state, "param_groups": groups}
+
+
+def save_checkpoint(
+    path: str | os.PathLike[str],
+    *,
+    modules: dict[str, torch.nn.Module],
+    optimizers: dict[str, torch.optim.Optimizer],
+    rng: dict[str, torch.Tensor],
+    config: dict[str, Any],
+    progress: dict[str, Any],
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write a checkpoint atomically; returns its path."""
+    path = Path(path)
+    tensors: dict[str, torch.Tensor] = {}
+    for name, module in modules.items():
+        for key, value in module.state_dict().items():
+            tensors[f"{name}.{key}"] = value.detach().cpu().contiguous()
+    opt_meta = {}
+    for name, opt in optimizers.items():
+        t, m = _optimizer_to_flat(f"opt/{name}", opt)
+        tensors.update({k: v.cpu() for k, v in t.items()})
+        opt_meta[name] = m
+    for name, state in rng.items():
+        tensors[f"rng/{name}"] = state.detach().cpu().contiguous()
+    metadata = {
+        "format": FORMAT,
+        "format_version": str(FORMAT_VERSION),
+        "config": json.dumps(config),
+        "progress": json.dumps(progress),
+        "optimizers": json.dumps(opt_meta),
+        "extra": json.dumps(extra or {}),
+    }
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        save_file(tensors, str(tmp), metadata=metadata)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def read_checkpoint(path: str | os.PathLike[str], *, prefixes: tuple[str, ...] | None = None) -> Checkpoint:
+    """Read a checkpoint (only tensors under ``prefixes`` if given). Raises CheckpointError when unusable."""
+    path = Path(path)
+    if path.is_dir():
+        found = latest_checkpoint(path)
+        if found is None:
+            raise CheckpointError(f"no network-snapshot-*.safetensors in {path}")
+        path = found
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            meta = f.metadata() or {}
+            if meta.get("format") != FORMAT:
+                raise CheckpointError(f"{path} is a safetensors file but not a progan checkpoint")
+            if int(meta.get("format_version", "0")) > FORMAT_VERSION:
+                raise CheckpointError(f"{path} was written by a newer progan (format {meta['format_version']})")
+            keys = [k for k in f.keys() if prefixes is None or k.split(".", 1)[0].split("/", 1)[0] in prefixes]
+            tensors = {k: f.get_tensor(k) for k in keys}
+    except CheckpointError:
+        raise
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"{path} is truncated or not a checkpoint ({' '.join(str(e).split())[:120]})") from None
+    try:
+        config = json.loads(meta["config"])
+        progress = json.loads(meta["progress"])
+        extra = {"optimizers": json.loads(meta.get("optimizers", "{}")), **json.loads(meta.get("extra", "{}"))}
+    except (KeyError, json.JSONDecodeError):
+        raise CheckpointError(f"{path} has damaged metadata") from None
+    return Checkpoint(path=path, tensors=tensors, config=config, progress=progress, extra=extra)
+
+
+def restore_optimizer(opt: torch.optim.Optimizer, ckpt: Checkpoint, name: str) -> None:
+    meta = ckpt.extra["optimizers"][name]
+    opt.load_state_dict(_optimizer_from_flat(f"opt/{name}", ckpt.tensors, meta))
+
+
+def list_snapshots(run_dir: str | os.PathLike[str]) -> list[Path]:
+    """Snapshots of one run folder, oldest first."""
+    found = []
+    for p in Path(run_dir).glob("network-snapshot-*.safetensors"):
+        m = SNAPSHOT_RE.search(p.name)
+        if m:
+            found.append((int(m.group(1)), p.stat().st_mtime, p))
+    return [p for _, _, p in sorted(found)]
+
+
+def latest_checkpoint(outdir: str | os.PathLike[str]) -> Path | None:
+    """Newest snapshot in ``outdir`` or any run folder directly below it (by modification time)."""
+    outdir = Path(outdir)
+    if not outdir.is_dir():
+        return None
+    candidates = list_snapshots(outdir)
+    for sub in outdir.iterdir():
+        if sub.is_dir():
+            candidates.extend(list_snapshots(sub))
+    if not candidates:
+        return None
+    return max(candidates, key=lambda p: p.stat().st_mtime)
+
+
+def load_generator(path: str | os.PathLike[str], *, device: str | torch.device = "cpu", ema: bool = True) -> torch.nn.Module:
+    """The generator of a checkpoint (the averaged ``G_ema`` by default), in eval mode, at the checkpoint's lod.
+
+    ``G(z, labels=None)`` returns images in [-1, 1] at ``G.output_resolution``.
+    """
+    from progan.config_io import from_dict
+    from progan.config import NetworkConfig
+    from progan.networks import Generator
+
+    name = "G_ema" if ema else "G"
+    ckpt = read_checkpoint(path, prefixes=(name,))
+    net_cfg = from_dict(NetworkConfig, ckpt.config["network"], "network")
+    G = Generator(net_cfg)
+    try:
+        G.load_state_dict(ckpt.module_state(name))
+    except RuntimeError as e:
+        raise CheckpointError(f"{ckpt.path}: weights do not fit the saved network configuration ({str(e).splitlines()[0]})") from None
+    G.lod = float(ckpt.progress.get("lod", 0.0))
+    return G.eval().requires_grad_(False).to(device)

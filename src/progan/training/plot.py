@@ -1,0 +1,52 @@
+"""The run's loss/metric plot over kimg, drawn from ``stats.jsonl``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+_LOSS_KEYS = ("loss/D", "loss/G", "loss/gp", "scores/real", "scores/fake")
+
+
+def plot_stats(stats_path: Path, out_path: Path) -> Path | None:
+    """Losses (top) and metrics (bottom, when any) against kimg, with resolution changes marked."""
+    rows = [json.loads(line) for line in stats_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not rows:
+        return None
+    kimg = [r["kimg"] for r in rows]
+    metric_keys = sorted({k for r in rows for k in r if k.startswith("metric/")})
+    fig, axes = plt.subplots(2 if metric_keys else 1, 1, figsize=(8, 7 if metric_keys else 4), squeeze=False)
+    ax = axes[0][0]
+    for key in _LOSS_KEYS:
+        if any(key in r for r in rows):
+            ax.plot(kimg, [r.get(key, float("nan")) for r in rows], label=key)
+    prev = None
+    for r in rows:
+        if r.get("resolution") != prev and prev is not None:
+            ax.axvline(r["kimg"], color="gray", lw=0.5, ls=":")
+            ax.text(r["kimg"], 1.0, f" {r['resolution']}px", transform=ax.get_xaxis_transform(), fontsize=7, va="top")
+        prev = r.get("resolution")
+    ax.set_xlabel("kimg")
+    ax.set_ylabel("loss / score")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    if metric_keys:
+        mx = axes[1][0]
+        for key in metric_keys:
+            pts = [(r["kimg"], r[key]) for r in rows if key in r]
+            mx.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=key)
+        mx.set_xlabel("kimg")
+        mx.set_ylabel("metric")
+        mx.legend(fontsize=8)
+        mx.grid(alpha=0.3)
+    fig.tight_layout()
+    tmp = out_path.with_name(f".{out_path.name}.tmp.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    tmp.replace(out_path)
+    return out_path
