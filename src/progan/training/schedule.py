@@ -30,7 +30,9 @@ class Phase:
 def lod_at(kimg: float, cfg: ScheduleConfig, resolution: int) -> float:
     """Level of detail after ``kimg`` thousand real images (TF release formula)."""
     phase_dur = cfg.lod_training_kimg + cfg.lod_transition_kimg
-    phase_idx = int(math.floor(kimg / phase_dur)) if phase_dur > 0 else 0
+    if phase_dur <= 0:
+        return 0.0  # no time per phase means no growing (the TF formula would stay at the lowest level)
+    phase_idx = int(math.floor(kimg / phase_dur))
     phase_kimg = kimg - phase_idx * phase_dur
     lod = math.log2(resolution) - math.log2(cfg.initial_resolution) - phase_idx
     if cfg.lod_transition_kimg > 0:
