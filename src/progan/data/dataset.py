@@ -1,0 +1,119 @@
+"""Reading a prepared data set (format in :mod:`progan.data.writer`): memory-mapped, nothing loaded eagerly."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from progan.data.writer import FORMAT, FORMAT_VERSION, META_FILE, sha256_file
+from progan.errors import DataError
+
+
+class Dataset:
+    """A prepared data set: uint8 NCHW levels from ``resolution`` down to 4, optional int64 labels."""
+
+    def __init__(self, path: Path, meta: dict[str, Any]) -> None:
+        self.path = path
+        self.meta = meta
+        self.resolution: int = int(meta["resolution"])
+        self.channels: int = int(meta["channels"])
+        self.num_images: int = int(meta["num_images"])
+        self.class_names: list[str] = [str(n) for n in meta.get("class_names") or []]
+        self.num_classes: int = int(meta.get("num_classes") or 0)
+        self._levels = {int(lv["resolution"]): lv for lv in meta["levels"]}
+        self._arrays: dict[int, np.ndarray] = {}
+        self._labels: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return self.num_images
+
+    def __repr__(self) -> str:
+        return (f"Dataset({str(self.path)!r}, {self.num_images} images, {self.resolution}x{self.resolution}x"
+                f"{self.channels}, {self.num_classes} classes)")
+
+    @property
+    def resolutions(self) -> list[int]:
+        """Available levels, largest first."""
+        return sorted(self._levels, reverse=True)
+
+    def images(self, resolution: int) -> np.ndarray:
+        """Memory-mapped uint8 [N, C, resolution, resolution] (read-only)."""
+        if resolution not in self._levels:
+            raise DataError(f"data set {self.path} has no {resolution}x{resolution} level "
+                            f"(levels: {', '.join(str(r) for r in self.resolutions)})")
+        if resolution not in self._arrays:
+            entry = self._levels[resolution]
+            shape = (self.num_images, self.channels, resolution, resolution)
+            self._arrays[resolution] = _load_npy(self.path / entry["file"], shape, np.uint8)
+        return self._arrays[resolution]
+
+    @property
+    def labels(self) -> np.ndarray | None:
+        """int64 [N] (memory-mapped), or None when unlabelled."""
+        entry = self.meta.get("labels")
+        if not entry:
+            return None
+        if self._labels is None:
+            self._labels = _load_npy(self.path / entry["file"], (self.num_images,), np.int64)
+        return self._labels
+
+    def verify(self) -> None:
+        """Recompute the sha256 of every array file; DataError naming the first one that differs."""
+        entries = list(self._levels.values()) + ([self.meta["labels"]] if self.meta.get("labels") else [])
+        for entry in entries:
+            if sha256_file(self.path / entry["file"]) != entry["sha256"]:
+                raise DataError(f"{self.path / entry['file']} is corrupt (checksum mismatch); prepare the data set again")
+
+
+def _load_npy(path: Path, shape: tuple[int, ...], dtype: type) -> np.ndarray:
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except FileNotFoundError:
+        raise DataError(f"{path} is missing; the data set is incomplete, prepare it again") from None
+    except (ValueError, OSError) as e:
+        raise DataError(f"{path} is not a readable array ({e}); prepare the data set again") from None
+    if arr.shape != shape or arr.dtype != dtype:
+        raise DataError(f"{path} holds {arr.dtype} {list(arr.shape)}, expected {np.dtype(dtype)} {list(shape)}; "
+                        "prepare the data set again")
+    return arr
+
+
+def is_dataset(path: str | os.PathLike[str]) -> bool:
+    return (Path(path) / META_FILE).is_file()
+
+
+def open_dataset(path: str | os.PathLike[str], verify: bool = False) -> Dataset:
+    """Open a prepared folder; DataError (one line) if missing, not a data set, or inconsistent.
+
+    Array headers and shapes are always checked; ``verify`` also recomputes the sha256 checksums.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"data set {p} does not exist")
+    meta_path = p / META_FILE
+    if not meta_path.is_file():
+        hint = " (an interrupted prepare?)" if p.is_dir() and any(e.startswith(".partial-") for e in os.listdir(p)) else ""
+        raise DataError(f"{p} is not a prepared data set: no {META_FILE}{hint}; create one with progan prepare SOURCE {p}")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise DataError(f"{meta_path} is unreadable ({e}); prepare the data set again") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise DataError(f"{meta_path} is not a progan data set description")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise DataError(f"{p} has data set format {meta.get('format_version')}, this progan reads {FORMAT_VERSION}; "
+                        "prepare it again")
+    try:
+        ds = Dataset(p, meta)
+    except (KeyError, TypeError, ValueError) as e:
+        raise DataError(f"{meta_path} is incomplete ({e}); prepare the data set again") from None
+    for r in ds.resolutions:
+        ds.images(r)
+    ds.labels  # noqa: B018 - checks the file
+    if verify:
+        ds.verify()
+    return ds
