@@ -1,0 +1,126 @@
+"""The training loader: order, values, fade blend, mirroring, sharding across ranks, bit-exact resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from progan.data import Loader, open_dataset, prepare
+from progan.data.dataset import Dataset
+from progan.data.loader import epoch_permutation
+from progan.errors import UserError
+
+
+@pytest.fixture(scope="module")
+def ds(tmp_path_factory: pytest.TempPathFactory) -> Dataset:
+    root = tmp_path_factory.mktemp("src")
+    rng = np.random.default_rng(0)
+    for c in ("a", "b", "c"):
+        (root / c).mkdir()
+        for i in range(7):
+            Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(root / c / f"{i}.png")
+    return open_dataset(prepare(root, tmp_path_factory.mktemp("ds") / "out", progress=False))
+
+
+def test_values_labels_and_epoch_order(ds: Dataset) -> None:
+    loader = Loader(ds, seed=4)
+    x, y = loader.next(21, 16)
+    perm = epoch_permutation(4, 0, 21)
+    assert x.dtype == torch.float32 and x.shape == (21, 3, 16, 16) and y.dtype == torch.int64
+    ref = ds.images(16)[perm].astype(np.float32) / 127.5 - 1
+    np.testing.assert_allclose(x.numpy(), ref, rtol=0, atol=2e-7)
+    assert sorted(perm.tolist()) == list(range(21))  # one epoch = every image exactly once
+    np.testing.assert_array_equal(y.numpy(), ds.labels[perm])
+    assert loader.images_seen == 21 and loader.state_dict()["epoch"] == 1
+    assert x.min() >= -1 and x.max() <= 1
+
+
+def test_batches_span_epoch_boundaries(ds: Dataset) -> None:
+    loader = Loader(ds, seed=1)
+    got = np.concatenate([loader.next_uint8(8, 4)[0] for _ in range(8)])  # 64 = 3 epochs + 1
+    order = np.concatenate([epoch_permutation(1, e, 21) for e in range(4)])[:64]
+    np.testing.assert_array_equal(got, ds.images(4)[order])
+
+
+def test_fade_blend_matches_reference(ds: Dataset) -> None:
+    alpha = 0.3
+    x, _ = Loader(ds, seed=2).next(6, 8, alpha=alpha)
+    full, _ = Loader(ds, seed=2).next(6, 8)
+    cur = full.numpy().astype(np.float64)
+    low = cur.reshape(6, 3, 4, 2, 4, 2).mean(axis=(3, 5))
+    up = low.repeat(2, axis=2).repeat(2, axis=3)
+    np.testing.assert_allclose(x.numpy(), up + (cur - up) * alpha, atol=1e-6)
+    zero, _ = Loader(ds, seed=2).next(6, 8, alpha=0.0)  # alpha 0 = the lower level shown at this size
+    np.testing.assert_allclose(zero.numpy(), up, atol=1e-6)
+    stored = ds.images(4)[epoch_permutation(2, 0, 21)[:6]]  # the separately rounded 4x4 level
+    assert np.abs(zero.numpy()[..., ::2, ::2] - (stored / 127.5 - 1)).max() <= 1 / 127.5 + 1e-6
+
+
+def test_mirror_is_a_function_of_seed_and_position(ds: Dataset) -> None:
+    plain = Loader(ds, seed=3)
+    mirrored = Loader(ds, seed=3, mirror=True)
+    flips = []
+    for _ in range(10):
+        a, _, _ = plain.next_uint8(7, 16)
+        b, _, _ = mirrored.next_uint8(7, 16)
+        f = np.array([np.array_equal(bi, ai[..., ::-1]) and not np.array_equal(bi, ai) for ai, bi in zip(a, b)])
+        same = np.array([np.array_equal(ai, bi) for ai, bi in zip(a, b)])
+        assert np.all(f ^ same)
+        flips.append(f)
+    rate = np.concatenate(flips).mean()
+    assert 0.3 < rate < 0.7
+
+
+@pytest.mark.parametrize("world", [2, 4])
+def test_rank_shards_union_equals_single_process(ds: Dataset, world: int) -> None:
+    single = Loader(ds, seed=5, mirror=True)
+    ranks = [Loader(ds, seed=5, mirror=True, rank=r, world_size=world) for r in range(world)]
+    for step in range(7):
+        res, alpha = (8, 0.5) if step % 2 else (16, 1.0)
+        x, y = single.next(8, res, alpha)
+        parts = [loader.next(8, res, alpha) for loader in ranks]
+        torch.testing.assert_close(torch.cat([p[0] for p in parts]), x, rtol=0, atol=0)
+        torch.testing.assert_close(torch.cat([p[1] for p in parts]), y, rtol=0, atol=0)
+        assert all(loader.images_seen == single.images_seen for loader in ranks)
+
+
+def test_resume_is_bit_exact_even_with_other_world_size(ds: Dataset) -> None:
+    ref = Loader(ds, seed=6, mirror=True)
+    for _ in range(5):
+        ref.next(4, 16)
+    state = json.loads(json.dumps(ref.state_dict()))
+    assert all(type(v) is int for v in state.values())
+    expected = [ref.next(4, 16, 0.7) for _ in range(9)]
+    resumed = Loader(ds, seed=999, mirror=True)
+    resumed.load_state_dict(state)
+    halves = [Loader(ds, seed=999, mirror=True, rank=r, world_size=2) for r in range(2)]
+    for h in halves:
+        h.load_state_dict(state)
+    for x, y in expected:
+        rx, ry = resumed.next(4, 16, 0.7)
+        assert torch.equal(rx, x) and torch.equal(ry, y)
+        assert torch.equal(torch.cat([h.next(4, 16, 0.7)[0] for h in halves]), x)
+
+
+def test_loader_validation(ds: Dataset) -> None:
+    with pytest.raises(UserError, match="multiple of the number of processes"):
+        Loader(ds, rank=0, world_size=3).next(8, 16)
+    with pytest.raises(UserError, match="rank"):
+        Loader(ds, rank=2, world_size=2)
+    with pytest.raises(UserError, match="alpha"):
+        Loader(ds).next(4, 16, alpha=1.5)
+    with pytest.raises(Exception, match="no 32x32 level"):
+        Loader(ds).next(4, 32)
+    other = Loader(ds).state_dict() | {"num_images": 5}
+    with pytest.raises(UserError, match="same data set"):
+        Loader(ds).load_state_dict(other)
+
+
+def test_memory_mapped_not_loaded(ds: Dataset) -> None:
+    assert isinstance(ds.images(16), np.memmap)
+    assert isinstance(ds.labels, np.memmap)
