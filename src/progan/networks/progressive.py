@@ -1,0 +1,226 @@
+"""The progressive generator and discriminator of Karras et al. 2018 (App. A, Table 2; TF release
+``G_paper`` / ``D_paper``), with a continuous level of detail ``lod``.
+
+``lod`` as in the TF release: ``log2(resolution) - log2(current level)`` plus the fractional part of
+a fade-in. The networks work at ``resolution >> floor(lod)`` and the newest block has weight
+``alpha = 1 - (lod - floor(lod))``; an integer ``lod`` is a stable phase. Unlike the TF release,
+only the blocks active at the current level are computed (the release runs every block at full
+size and masks), so low-resolution phases cost what their resolution costs.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from progan.config import NetworkConfig
+from progan.nn import EqualizedConv2d, EqualizedLinear, MinibatchStddev, downsample2d, pixel_norm, upsample2d
+
+LRELU_SLOPE = 0.2
+
+
+def lod_level_alpha(resolution_log2: int, lod: float) -> tuple[int, float]:
+    """``(log2 of the working resolution, weight of the newest block)`` for a level of detail."""
+    max_lod = resolution_log2 - 2
+    if not 0.0 <= lod <= max_lod:  # also rejects NaN
+        raise ValueError(f"lod must be in [0, {max_lod}] for resolution {2 ** resolution_log2}, got {lod}")
+    base = math.floor(lod)
+    return resolution_log2 - base, 1.0 - (lod - base)
+
+
+class _ConvAct(nn.Module):
+    """Equalized conv + bias, leaky ReLU 0.2, then pixel norm when ``norm`` (G) — the TF order."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, *, equalized: bool, norm: bool) -> None:
+        super().__init__()
+        self.conv = EqualizedConv2d(cin, cout, kernel, equalized=equalized)
+        self.norm = norm
+
+    def forward(self, x: Tensor) -> Tensor:
+        # In place: the conv's output is not needed for its backward, and leaky ReLU's own
+        # backward (and double backward, for the gradient penalty) works from its output.
+        x = F.leaky_relu(self.conv(x), LRELU_SLOPE, inplace=True)
+        return pixel_norm(x) if self.norm else x
+
+
+class _GInput(nn.Module):
+    """4x4 block: dense latent -> 4x4 x nf(1) (gain sqrt(2)/4, mimicking a 4x4 transposed conv), 3x3 conv."""
+
+    def __init__(self, in_features: int, channels: int, *, equalized: bool, norm: bool) -> None:
+        super().__init__()
+        self.channels = channels
+        self.dense = EqualizedLinear(in_features, channels * 16, gain=math.sqrt(2.0) / 4,
+                                     equalized=equalized, bias=False)
+        self.bias = nn.Parameter(torch.zeros(channels))  # one per feature map, as TF's apply_bias after reshape
+        self.conv = _ConvAct(channels, channels, 3, equalized=equalized, norm=norm)
+        self.norm = norm
+
+    def forward(self, z: Tensor) -> Tensor:
+        x = self.dense(z).view(-1, self.channels, 4, 4) + self.bias.view(1, -1, 1, 1)
+        x = F.leaky_relu(x, LRELU_SLOPE, inplace=True)
+        if self.norm:
+            x = pixel_norm(x)
+        return self.conv(x)
+
+
+class _GBlock(nn.Module):
+    """Nearest 2x up, two 3x3 convs."""
+
+    def __init__(self, cin: int, cout: int, *, equalized: bool, norm: bool) -> None:
+        super().__init__()
+        self.conv0 = _ConvAct(cin, cout, 3, equalized=equalized, norm=norm)
+        self.conv1 = _ConvAct(cout, cout, 3, equalized=equalized, norm=norm)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv1(self.conv0(upsample2d(x)))
+
+
+class _DBlock(nn.Module):
+    """Two 3x3 convs, 2x2 average pool."""
+
+    def __init__(self, cin: int, cout: int, *, equalized: bool) -> None:
+        super().__init__()
+        self.conv0 = _ConvAct(cin, cin, 3, equalized=equalized, norm=False)
+        self.conv1 = _ConvAct(cin, cout, 3, equalized=equalized, norm=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return downsample2d(self.conv1(self.conv0(x)))
+
+
+class _DOutput(nn.Module):
+    """4x4 block: minibatch stddev, 3x3 conv, dense to nf(0), dense (gain 1) to 1 score + label logits."""
+
+    def __init__(self, cfg: NetworkConfig, num_outputs: int) -> None:
+        super().__init__()
+        c1, c0, eq = cfg.nf(1), cfg.nf(0), cfg.equalized_lr
+        # As the TF release, a group of one sample has no spread: group sizes 0 and 1 both disable.
+        self.mbstd = MinibatchStddev(cfg.mbstd_group_size, cfg.mbstd_num_features) if cfg.mbstd_group_size > 1 else None
+        extra = cfg.mbstd_num_features if self.mbstd is not None else 0
+        self.conv = _ConvAct(c1 + extra, c1, 3, equalized=eq, norm=False)
+        self.dense0 = EqualizedLinear(c1 * 16, c0, equalized=eq)
+        self.dense1 = EqualizedLinear(c0, num_outputs, gain=1.0, equalized=eq)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.mbstd is not None:
+            x = self.mbstd(x)
+        x = self.conv(x).flatten(1)
+        x = F.leaky_relu(self.dense0(x), LRELU_SLOPE, inplace=True)
+        return self.dense1(x)
+
+
+class _Progressive(nn.Module):
+    """What G and D share: the config, the ``lod`` attribute and its validation."""
+
+    def __init__(self, cfg: NetworkConfig) -> None:
+        super().__init__()
+        cfg.validate()
+        self.cfg = cfg
+        self.resolution = cfg.resolution
+        self.resolution_log2 = cfg.resolution_log2
+        self.channels = cfg.channels
+        self.num_classes = cfg.num_classes if cfg.conditioning == "acgan" else 0
+        self.lod: float = 0.0
+
+    @property
+    def max_lod(self) -> float:
+        """The lod of the 4x4 level."""
+        return float(self.resolution_log2 - 2)
+
+    @property
+    def output_resolution(self) -> int:
+        """Resolution the network works at for its current ``lod``."""
+        return self.resolution >> math.floor(self.lod)
+
+    def _level_alpha(self, lod: float | None) -> tuple[int, float]:
+        return lod_level_alpha(self.resolution_log2, self.lod if lod is None else float(lod))
+
+
+class Generator(_Progressive):
+    """ProGAN generator: ``G(z, labels=None, lod=None) -> [N, channels, r, r]``, linear output in [-1, 1].
+
+    Built from a :class:`NetworkConfig` as ``G_paper`` of the TF release: latents (with a one-hot of
+    the labels appended under AC-GAN conditioning) pixel-normalized, a 4x4 block, then one block per
+    resolution doubling; one 1x1 toRGB (gain 1, no activation) per level. ``labels`` are class indices
+    ``[N]`` or one-hot / soft rows ``[N, num_classes]``. ``num_classes`` is 0 when unconditional.
+    """
+
+    def __init__(self, cfg: NetworkConfig) -> None:
+        super().__init__(cfg)
+        self.z_dim = cfg.latent_size
+        eq, pn = cfg.equalized_lr, cfg.pixelnorm
+        self.blocks = nn.ModuleList([_GInput(self.z_dim + self.num_classes, cfg.nf(1), equalized=eq, norm=pn)])
+        self.blocks.extend(_GBlock(cfg.nf(res - 2), cfg.nf(res - 1), equalized=eq, norm=pn)
+                           for res in range(3, self.resolution_log2 + 1))
+        self.to_rgb = nn.ModuleList(EqualizedConv2d(cfg.nf(res - 1), cfg.channels, 1, gain=1.0, equalized=eq)
+                                    for res in range(2, self.resolution_log2 + 1))
+
+    def _latent_input(self, z: Tensor, labels: Tensor | None) -> Tensor:
+        if z.dim() != 2 or z.shape[1] != self.z_dim:
+            raise ValueError(f"latents must have shape [N, {self.z_dim}], got {list(z.shape)}")
+        if self.num_classes:
+            if labels is None:
+                raise ValueError(f"this generator is conditional on {self.num_classes} classes: pass labels")
+            if labels.dim() == 1:
+                onehot = F.one_hot(labels.long(), self.num_classes).to(z.dtype)
+            elif labels.shape == (z.shape[0], self.num_classes):
+                onehot = labels.to(z.dtype)
+            else:
+                raise ValueError(f"labels must be class indices [N] or rows [N, {self.num_classes}], "
+                                 f"got {list(labels.shape)}")
+            z = torch.cat([z, onehot], dim=1)
+        # TF release: the label one-hot is normalized together with the latents.
+        return pixel_norm(z) if self.cfg.normalize_latents else z
+
+    def forward(self, z: Tensor, labels: Tensor | None = None, lod: float | None = None) -> Tensor:
+        level, alpha = self._level_alpha(lod)
+        top = level - 2
+        x = self.blocks[0](self._latent_input(z, labels))
+        for block in self.blocks[1:top]:
+            x = block(x)
+        if top == 0:
+            return self.to_rgb[0](x)
+        new = self.to_rgb[top](self.blocks[top](x))
+        if alpha >= 1.0:
+            return new
+        return torch.lerp(upsample2d(self.to_rgb[top - 1](x)), new, alpha)
+
+
+class Discriminator(_Progressive):
+    """ProGAN discriminator: ``D(images, labels=None, lod=None) -> (scores [N], logits [N, K] | None)``.
+
+    Mirror of the generator (TF release ``D_paper``): 1x1 fromRGB + leaky ReLU per level, one block
+    per resolution halving, and a 4x4 output block with the minibatch-stddev layer. Under AC-GAN
+    conditioning the last dense layer also gives ``num_classes`` label logits; ``labels`` are not an
+    input of this discriminator and are accepted only so every D has one signature.
+    """
+
+    def __init__(self, cfg: NetworkConfig) -> None:
+        super().__init__(cfg)
+        eq = cfg.equalized_lr
+        self.blocks = nn.ModuleList([_DOutput(cfg, 1 + self.num_classes)])
+        self.blocks.extend(_DBlock(cfg.nf(res - 1), cfg.nf(res - 2), equalized=eq)
+                           for res in range(3, self.resolution_log2 + 1))
+        self.from_rgb = nn.ModuleList(_ConvAct(cfg.channels, cfg.nf(res - 1), 1, equalized=eq, norm=False)
+                                      for res in range(2, self.resolution_log2 + 1))
+
+    def forward(
+        self, images: Tensor, labels: Tensor | None = None, lod: float | None = None
+    ) -> tuple[Tensor, Tensor | None]:
+        level, alpha = self._level_alpha(lod)
+        r = 1 << level
+        if images.dim() != 4 or images.shape[1:] != (self.channels, r, r):
+            raise ValueError(f"images must have shape [N, {self.channels}, {r}, {r}] at lod "
+                             f"{self.lod if lod is None else lod}, got {list(images.shape)}")
+        top = level - 2
+        x = self.from_rgb[top](images)
+        if top > 0:
+            x = self.blocks[top](x)
+            if alpha < 1.0:
+                x = torch.lerp(self.from_rgb[top - 1](downsample2d(images)), x, alpha)
+            for i in range(top - 1, 0, -1):
+                x = self.blocks[i](x)
+        out = self.blocks[0](x)
+        return out[:, 0], (out[:, 1:] if self.num_classes else None)
