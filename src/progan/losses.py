@@ -1,0 +1,169 @@
+"""GAN objectives for the progressive networks; each takes D as a callable so the training loop can
+bind ``lod`` or wrap it for DDP.
+
+Default is the ProGAN paper's (Karras et al. 2018, App. A.1; TF release ``D_wgangp_acgan`` /
+``G_wgan_acgan``): WGAN-GP (Gulrajani et al. 2017) with the drift term, plus the AC-GAN label
+cross-entropy (Odena et al. 2017) when D predicts labels. Every reduction, the gradient penalty
+included, runs in float32 even under autocast: scores and logits are cast before use.
+
+Logged values (detached, unweighted means): ``loss/D``, ``loss/G``, ``scores/real``, ``scores/fake``,
+``loss/gp`` and ``gp/grad_norm`` (wgan-gp), ``loss/drift`` (wgan-gp), ``loss/r1`` (R1),
+``loss/acgan`` (conditional D: real + fake cross-entropy for D, fake only for G).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from progan.config import LossConfig
+
+DFn = Callable[[Tensor, "Tensor | None"], "tuple[Tensor, Tensor | None]"]
+"""``D(images, labels) -> (scores [N], label logits [N, K] or None)``."""
+
+LOSS_KINDS: tuple[str, ...] = LossConfig.KINDS
+
+
+def _run_d(D: DFn, images: Tensor, labels: Tensor | None) -> tuple[Tensor, Tensor | None]:
+    scores, logits = D(images, labels)
+    if logits is not None and labels is None:
+        raise ValueError("this discriminator predicts labels (AC-GAN): the loss needs the labels")
+    return scores.float(), (None if logits is None else logits.float())
+
+
+def _input_grad_norms(scores: Tensor, images: Tensor) -> Tensor:
+    """Per-sample L2 norm of d(sum scores)/d images, kept differentiable (create_graph) for the penalty."""
+    (grad,) = torch.autograd.grad(scores.sum(), images, create_graph=True)
+    return grad.float().flatten(1).norm(dim=1)
+
+
+def _acgan_ce(logits: Tensor, labels: Tensor) -> Tensor:
+    """Per-sample softmax cross-entropy; labels as class indices [N] or (one-hot) rows [N, K]."""
+    target = labels.long() if labels.dim() == 1 else labels.float()
+    return F.cross_entropy(logits, target, reduction="none")
+
+
+def gradient_penalty(
+    D: DFn,
+    reals: Tensor,
+    fakes: Tensor,
+    labels: Tensor | None,
+    gamma: float = 1.0,
+    *,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Per-sample ``(||grad_x D(x)|| - gamma)^2 / gamma^2`` at ``x = lerp(real, fake, u)``, ``u ~ U[0, 1]``
+    per sample (Gulrajani et al. 2017 with the target gamma of the ProGAN TF release). ``[N]``, float32."""
+    return _gradient_penalty(D, reals, fakes, labels, gamma, generator)[0]
+
+
+def _gradient_penalty(
+    D: DFn, reals: Tensor, fakes: Tensor, labels: Tensor | None, gamma: float, generator: torch.Generator | None
+) -> tuple[Tensor, Tensor]:
+    # Fakes from an autocast G are half precision: mix (and differentiate) in the wider dtype.
+    dtype = torch.promote_types(reals.dtype, fakes.dtype)
+    u = torch.rand((reals.shape[0],) + (1,) * (reals.dim() - 1), device=reals.device, dtype=dtype,
+                   generator=generator)
+    mixed = torch.lerp(reals.detach().to(dtype), fakes.detach().to(dtype), u).requires_grad_(True)
+    norms = _input_grad_norms(_run_d(D, mixed, labels)[0], mixed)
+    return (norms - gamma).square() / gamma**2, norms
+
+
+def r1_penalty(D: DFn, reals: Tensor, labels: Tensor | None) -> Tensor:
+    """Per-sample ``||grad_x D(x)||^2`` on reals (Mescheder et al. 2018); the D loss adds ``r1_gamma / 2`` times it."""
+    reals = reals.detach().requires_grad_(True)
+    return _input_grad_norms(_run_d(D, reals, labels)[0], reals).square()
+
+
+def d_loss(
+    cfg: LossConfig,
+    D: DFn,
+    reals: Tensor,
+    fakes: Tensor,
+    labels: Tensor | None,
+    *,
+    generator: torch.Generator | None = None,   # for the gradient-penalty mixing factors
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """Discriminator loss (scalar, float32) and its logged terms. ``fakes`` are detached here.
+
+    wgan-gp: ``D(fake) - D(real) + gp_lambda * GP + drift * D(real)^2`` (ProGAN TF release);
+    minimax / non-saturating: ``-1/2 log sigmoid(D(real)) - 1/2 log(1 - sigmoid(D(fake)))``
+    (Goodfellow et al. 2014, J(D) as in Goodfellow 2016, eq. 8), in softplus form;
+    lsgan: ``1/2 (D(real) - 1)^2 + 1/2 D(fake)^2`` (Mao et al. 2017, 0-1 coding);
+    hinge: ``relu(1 - D(real)) + relu(1 + D(fake))`` (Lim & Ye 2017; Miyato et al. 2018).
+    Any kind: ``+ r1_gamma / 2 * ||grad D(real)||^2`` when ``r1_gamma > 0``; with a conditional D,
+    ``+ acgan_weight * (CE(real logits, labels) + CE(fake logits, labels))`` — the fakes were
+    generated for ``labels``.
+    """
+    fakes = fakes.detach()
+    use_r1 = cfg.r1_gamma > 0
+    if use_r1:
+        reals = reals.detach().requires_grad_(True)
+    real, real_logits = _run_d(D, reals, labels)
+    fake, fake_logits = _run_d(D, fakes, labels)
+    logs: dict[str, Tensor] = {}
+
+    if cfg.kind == "wgan-gp":
+        per_sample = fake - real
+        if cfg.gp_lambda > 0:
+            gp, norms = _gradient_penalty(D, reals, fakes, labels, cfg.gp_gamma, generator)
+            per_sample = per_sample + cfg.gp_lambda * gp
+            logs["loss/gp"], logs["gp/grad_norm"] = gp.mean(), norms.mean()
+        if cfg.drift > 0:
+            per_sample = per_sample + cfg.drift * real.square()
+            logs["loss/drift"] = real.square().mean()
+    elif cfg.kind in ("minimax", "non-saturating"):
+        per_sample = 0.5 * (F.softplus(-real) + F.softplus(fake))
+    elif cfg.kind == "lsgan":
+        per_sample = 0.5 * ((real - 1).square() + fake.square())
+    elif cfg.kind == "hinge":
+        per_sample = F.relu(1 - real) + F.relu(1 + fake)
+    else:
+        raise ValueError(f"unknown loss kind {cfg.kind!r}; expected one of {', '.join(LOSS_KINDS)}")
+
+    if use_r1:
+        r1 = _input_grad_norms(real, reals).square()
+        per_sample = per_sample + 0.5 * cfg.r1_gamma * r1
+        logs["loss/r1"] = r1.mean()
+    if real_logits is not None and fake_logits is not None and labels is not None:
+        ac = _acgan_ce(real_logits, labels) + _acgan_ce(fake_logits, labels)
+        per_sample = per_sample + cfg.acgan_weight * ac
+        logs["loss/acgan"] = ac.mean()
+
+    loss = per_sample.mean()
+    logs.update({"loss/D": loss, "scores/real": real.mean(), "scores/fake": fake.mean()})
+    return loss, {k: v.detach() for k, v in logs.items()}
+
+
+def g_loss(
+    cfg: LossConfig, D: DFn, fakes: Tensor, labels: Tensor | None
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """Generator loss (scalar, float32) and its logged terms.
+
+    wgan-gp and hinge: ``-D(fake)``; minimax: ``-J(D)``'s fake term, ``1/2 log(1 - sigmoid(D(fake)))``;
+    non-saturating: ``-1/2 log sigmoid(D(fake))`` (Goodfellow 2016, eq. 13: same scale as J(D));
+    lsgan: ``1/2 (D(fake) - 1)^2``. With a conditional D, ``+ acgan_weight * CE(fake logits, labels)``
+    (TF release ``G_wgan_acgan``).
+    """
+    fake, fake_logits = _run_d(D, fakes, labels)
+    if cfg.kind in ("wgan-gp", "hinge"):
+        per_sample = -fake
+    elif cfg.kind == "minimax":
+        per_sample = -0.5 * F.softplus(fake)
+    elif cfg.kind == "non-saturating":
+        per_sample = 0.5 * F.softplus(-fake)
+    elif cfg.kind == "lsgan":
+        per_sample = 0.5 * (fake - 1).square()
+    else:
+        raise ValueError(f"unknown loss kind {cfg.kind!r}; expected one of {', '.join(LOSS_KINDS)}")
+    logs: dict[str, Tensor] = {}
+    if fake_logits is not None and labels is not None:
+        ac = _acgan_ce(fake_logits, labels)
+        per_sample = per_sample + cfg.acgan_weight * ac
+        logs["loss/acgan"] = ac.mean()
+    loss = per_sample.mean()
+    logs.update({"loss/G": loss, "scores/fake": fake.mean()})
+    return loss, {k: v.detach() for k, v in logs.items()}
