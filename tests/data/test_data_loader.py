@@ -124,3 +124,15 @@ def test_loader_validation(ds: Dataset) -> None:
 def test_memory_mapped_not_loaded(ds: Dataset) -> None:
     assert isinstance(ds.images(16), np.memmap)
     assert isinstance(ds.labels, np.memmap)
+
+
+def test_gather_reads_large_rows_like_the_memory_map(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    (tmp_path / "src").mkdir()
+    for i in range(5):  # 128x128 RGB rows are 48 KiB: the pread path
+        Image.fromarray(rng.integers(0, 256, (128, 128, 3), dtype=np.uint8)).save(tmp_path / "src" / f"{i}.png")
+    big = open_dataset(prepare(tmp_path / "src", tmp_path / "ds", progress=False))
+    rows = np.array([3, 0, 3, 4, 1])
+    for res in (128, 64, 4):
+        np.testing.assert_array_equal(big.gather(res, rows), big.images(res)[rows])
+    big.close()

@@ -12,6 +12,8 @@ import numpy as np
 from progan.data.writer import FORMAT, FORMAT_VERSION, META_FILE, sha256_file
 from progan.errors import DataError
 
+_PREAD_MIN_BYTES = 32 << 10
+
 
 class Dataset:
     """A prepared data set: uint8 NCHW levels from ``resolution`` down to 4, optional int64 labels."""
@@ -26,7 +28,20 @@ class Dataset:
         self.num_classes: int = int(meta.get("num_classes") or 0)
         self._levels = {int(lv["resolution"]): lv for lv in meta["levels"]}
         self._arrays: dict[int, np.ndarray] = {}
+        self._fds: dict[int, int] = {}
         self._labels: np.ndarray | None = None
+
+    def __del__(self) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the file descriptors used by :meth:`gather` (memory maps close with the arrays)."""
+        for fd in getattr(self, "_fds", {}).values():
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._fds = {}
 
     def __len__(self) -> int:
         return self.num_images
@@ -50,6 +65,35 @@ class Dataset:
             shape = (self.num_images, self.channels, resolution, resolution)
             self._arrays[resolution] = _load_npy(self.path / entry["file"], shape, np.uint8)
         return self._arrays[resolution]
+
+    def gather(self, resolution: int, rows: np.ndarray) -> np.ndarray:
+        """Copy of ``images(resolution)[rows]`` (uint8, in the order given), read in increasing file order.
+
+        Large rows (>= 32 KiB, i.e. 128x128 RGB and up) are read with ``os.preadv`` straight into the output:
+        touching a memory map at random costs a page fault per 4 KiB page on first use, which halves the
+        throughput at 256x256; small rows are cheaper through the memory map's fancy indexing.
+        """
+        level = self.images(resolution)
+        rows = np.asarray(rows, dtype=np.int64)
+        order = np.argsort(rows, kind="stable")
+        row_bytes = int(np.prod(level.shape[1:]))
+        if row_bytes < _PREAD_MIN_BYTES or not hasattr(os, "preadv") or not isinstance(level, np.memmap):
+            out = np.empty((len(rows),) + level.shape[1:], np.uint8)
+            out[order] = level[rows[order]]
+            return out
+        if resolution not in self._fds:
+            self._fds[resolution] = os.open(level.filename, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        fd, base = self._fds[resolution], level.offset
+        out = np.empty((len(rows),) + level.shape[1:], np.uint8)
+        flat = out.reshape(len(rows), row_bytes)
+        for i in order:
+            done, offset = 0, base + int(rows[i]) * row_bytes
+            while done < row_bytes:
+                n = os.preadv(fd, [flat[i, done:]], offset + done)
+                if n <= 0:
+                    raise DataError(f"{level.filename} is shorter than its header says; prepare the data set again")
+                done += n
+        return out
 
     @property
     def labels(self) -> np.ndarray | None:

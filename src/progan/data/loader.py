@@ -102,13 +102,11 @@ class Loader:
         if batch_size < 1 or batch_size % self.world_size:
             raise UserError(f"minibatch {batch_size} must be a positive multiple of the number of processes "
                             f"({self.world_size})")
-        level = self.ds.images(resolution)
+        self.ds.images(resolution)  # a clear error for a missing level before the position moves
         b = batch_size // self.world_size
         positions = np.arange(b, dtype=np.int64) + (self.images_seen + self.rank * b)
         rows = self.rows(positions)
-        order = np.argsort(rows, kind="stable")
-        batch = np.empty((b,) + level.shape[1:], np.uint8)
-        batch[order] = level[rows[order]]  # sorted gather: sequential reads of the memmap
+        batch = self.ds.gather(resolution, rows)
         if self.mirror:
             flip = mirror_flags(self.seed, positions)
             batch[flip] = batch[flip, :, :, ::-1]
