@@ -15,9 +15,10 @@ class ImageSource:
     """A uint8 [N, C, H, W] image set read in batches, so memory-mapped data is never loaded whole."""
 
     data: "np.ndarray | torch.Tensor"
+    index: "np.ndarray | None" = None   # sorted rows of ``data`` to use (None: all)
 
     def __len__(self) -> int:
-        return int(self.data.shape[0])
+        return int(self.data.shape[0] if self.index is None else len(self.index))
 
     @property
     def channels(self) -> int:
@@ -29,7 +30,7 @@ class ImageSource:
 
     def batch(self, start: int, stop: int, device: torch.device) -> torch.Tensor:
         """Images ``start:stop`` as a uint8 tensor on ``device``."""
-        x = self.data[start:stop]
+        x = self.data[start:stop] if self.index is None else self.data[self.index[start:stop]]
         if isinstance(x, np.ndarray):
             x = torch.from_numpy(np.ascontiguousarray(x))
         return x.to(device)

@@ -1,0 +1,60 @@
+"""Real-data statistics cache: arrays keyed by a hash of everything that changes them, written atomically.
+
+As stylegan2-ada-pytorch's ``metric_utils`` does for its dataset statistics: the key hashes the data set
+content (its per-file checksums), the resolution, which images were taken, the feature extractor and
+the cache format; files are written under a temporary name and renamed, so an interrupted run never
+leaves a truncated entry and concurrent runs do not corrupt each other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+CACHE_VERSION = 1
+ENV_CACHE = "PROGAN_CACHE_DIR"
+
+__all__ = ["cache_key", "default_cache_dir", "cached_arrays"]
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get(ENV_CACHE) or Path.home() / ".cache" / "progan" / "metrics")
+
+
+def cache_key(**parts: object) -> str:
+    """A stable hash of JSON-serialisable ``parts`` (plus the cache format version)."""
+    doc = json.dumps({"version": CACHE_VERSION, **parts}, sort_keys=True, default=str)
+    return hashlib.sha256(doc.encode()).hexdigest()[:24]
+
+
+def cached_arrays(
+    cache_dir: str | os.PathLike[str] | None,
+    name: str,
+    key: str,
+    compute: Callable[[], dict[str, np.ndarray]],
+) -> dict[str, np.ndarray]:
+    """Load ``<cache_dir>/<name>-<key>.npz`` or compute, store and return it (``cache_dir=False``-y: no cache)."""
+    if cache_dir is None:
+        cache_dir = default_cache_dir()
+    path = Path(cache_dir) / f"{name}-{key}.npz"
+    if path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return {k: z[k] for k in z.files}
+        except (OSError, ValueError):
+            pass  # unreadable entry: recompute and replace it
+    arrays = compute()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+        tmp.replace(path)
+    except OSError:
+        pass  # a read-only cache location only costs time
+    return arrays
