@@ -1,0 +1,122 @@
+"""End-to-end: a tiny run leaves what the README promises, and resume is bitwise exact on CPU."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors import safe_open
+
+import progan
+from progan.config_io import apply_override
+from progan.presets import get_preset
+from progan.training.checkpoint import list_snapshots
+from progan.training.loop import TrainingError, train
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory, fashion_mnist_dir: Path) -> Path:
+    from progan.data import prepare
+
+    out = tmp_path_factory.mktemp("data") / "fm"
+    prepare(fashion_mnist_dir, out, max_images=512, progress=False)
+    return out
+
+
+def _tiny(data: Path, outdir: Path, kimg: float, *extra: str):
+    cfg = get_preset("tiny")
+    for a in (f"run.data={data}", f"run.outdir={outdir}", f"schedule.total_kimg={kimg}", "run.device=cpu", *extra):
+        apply_override(cfg, a)
+    return cfg
+
+
+def _tensors(path: Path) -> dict[str, torch.Tensor]:
+    with safe_open(str(path), framework="pt") as f:
+        return {k: f.get_tensor(k) for k in f.keys()}
+
+
+@pytest.fixture(scope="module")
+def full_run(tiny_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return train(_tiny(tiny_data, tmp_path_factory.mktemp("runs"), 0.5), progress=False)
+
+
+def test_tiny_run_leaves_grids_plot_stats_and_checkpoint(full_run: Path) -> None:
+    names = {p.name for p in full_run.iterdir()}
+    assert {"training_options.json", "log.txt", "stats.jsonl", "reals.png", "plot.png"} <= names
+    assert any(n.startswith("fakes") and n.endswith(".png") for n in names)
+    assert any(n.startswith("events.out.tfevents") for n in names)
+    rows = [json.loads(line) for line in (full_run / "stats.jsonl").read_text().splitlines()]
+    for key in ("kimg", "lod", "resolution", "minibatch", "img_per_sec", "sec_per_kimg", "loss/D", "loss/G",
+                "scores/real", "scores/fake", "skipped_steps", "mem_peak_gb"):
+        assert key in rows[-1], key
+    assert rows[-1]["kimg"] >= 0.5
+    lods = [r["lod"] for r in rows]
+    assert lods == sorted(lods, reverse=True) and lods[0] > lods[-1]
+    # 0.5 kimg with 0.1 + 0.1 kimg phases from 4x4 at 32x32: lod 3 -> 1 (16x16).
+    assert rows[-1]["lod"] == pytest.approx(1.0) and rows[-1]["resolution"] == 16
+    assert all(r["skipped_steps"] == 0 for r in rows)
+
+    G = progan.load_generator(list_snapshots(full_run)[-1])
+    assert G.output_resolution == 16
+    img = G(torch.randn(3, G.z_dim))
+    assert img.shape == (3, 1, 16, 16) and torch.isfinite(img).all()
+
+
+def test_resume_is_bitwise_equal_to_an_uninterrupted_run(full_run: Path, tiny_data: Path, tmp_path: Path) -> None:
+    first = train(_tiny(tiny_data, tmp_path, 0.25), progress=False)
+    resumed = train(_tiny(tiny_data, tmp_path, 0.5, "run.resume=latest"), progress=False)
+    assert resumed == first  # continues in the same run folder
+    a, b = _tensors(list_snapshots(full_run)[-1]), _tensors(list_snapshots(resumed)[-1])
+    assert a.keys() == b.keys()
+    different = [k for k in a if not torch.equal(a[k], b[k])]
+    assert not different, different[:5]
+
+
+def test_kill_9_then_resume_latest_matches_uninterrupted_run(full_run: Path, tiny_data: Path, tmp_path: Path) -> None:
+    cmd = [sys.executable, "-m", "progan", "train", "--preset", "tiny", "--data", str(tiny_data), "--outdir",
+           str(tmp_path), "--device", "cpu", "--kimg", "0.5", "--snap", "1", "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if list(tmp_path.glob("*/network-snapshot-*.safetensors")):
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    snaps = list(tmp_path.glob("*/network-snapshot-*.safetensors"))
+    assert snaps, "no snapshot was written before the kill"
+    out = subprocess.run(cmd[:-5] + ["--resume", "latest", "--kimg", "0.5", "--quiet"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    a = _tensors(list_snapshots(full_run)[-1])
+    b = _tensors(list_snapshots(snaps[0].parent)[-1])
+    assert all(torch.equal(a[k], b[k]) for k in a if k.startswith(("G.", "D.", "G_ema.")))
+
+
+def test_non_finite_steps_are_skipped_then_training_stops(tiny_data: Path, tmp_path: Path, monkeypatch) -> None:
+    from progan import losses
+
+    real_d_loss = losses.d_loss
+    calls = {"n": 0}
+
+    def poisoned(*args, **kwargs):
+        loss, terms = real_d_loss(*args, **kwargs)
+        calls["n"] += 1
+        return (loss * float("nan") if calls["n"] > 40 else loss), terms
+
+    monkeypatch.setattr(losses, "d_loss", poisoned)
+    cfg = _tiny(tiny_data, tmp_path, 0.5, "optim.max_consecutive_skips=5", "run.snap=1")
+    with pytest.raises(TrainingError, match="5 consecutive steps had non-finite gradients"):
+        train(cfg, progress=False)
+    snaps = list(tmp_path.glob("*/network-snapshot-*.safetensors"))
+    assert snaps
+    G = progan.load_generator(sorted(snaps)[-1])
+    assert all(torch.isfinite(p).all() for p in G.parameters())
