@@ -82,7 +82,7 @@ def test_pyramid_matches_tf_release_and_box_average_of_level_above(tmp_path: Pat
 
 
 def test_image_tree_modes_labels_and_skips(image_tree: Path, tmp_path: Path) -> None:
-    ds = open_dataset(prepare(image_tree, tmp_path / "out", shuffle_seed=0, progress=False))
+    ds = open_dataset(prepare(image_tree, tmp_path / "out", shuffle_seed=0, progress=False), verify=True)
     assert (len(ds), ds.resolution, ds.channels) == (8, 32, 3)
     assert ds.class_names == ["cats", "dogs"] and ds.num_classes == 2
     assert ds.meta["skipped"]["count"] == 2 and ds.meta["ignored_files"] == 1

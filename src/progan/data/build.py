@@ -147,7 +147,7 @@ def _prepare_array(src: ArraySource, out: Path, sel: np.ndarray, resolution: int
         step = chunk_rows(len(sel), ch * res * res).step
         for i in range(0, len(sel), step):
             rows = sel[i:i + step]
-            writer.full[i:i + len(rows)] = _convert_array(src.images[rows], ch, res)
+            writer.write_rows(np.arange(i, i + len(rows)), _convert_array(src.images[rows], ch, res))
         lab = src.labels[sel] if labels and src.labels is not None else None
         return writer.commit(keep=None, labels=lab, class_names=src.class_names, skipped=[],
                              meta={**meta, "ignored_files": 0})
@@ -207,7 +207,7 @@ def _prepare_files(src: FileSource, out: Path, sel: np.ndarray, resolution: int 
 
         def collect(result: tuple[np.ndarray, np.ndarray, list[tuple[int, str]]]) -> None:
             rows, images, errors = result
-            writer.full[rows] = images
+            writer.write_rows(rows, images)
             for row, reason in errors:
                 if strict:
                     raise DataError(f"cannot read {src.names[sel[row]]}: {reason} "

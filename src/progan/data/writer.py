@@ -28,6 +28,7 @@ run leaves at most a hidden ``.partial-*`` folder, which the next prepare of tha
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -35,7 +36,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-from numpy.lib.format import open_memmap
 
 from progan.errors import DataError
 
@@ -61,13 +61,31 @@ def level_resolutions(resolution: int) -> list[int]:
 
 
 def box_pyramid(full: np.ndarray) -> list[np.ndarray]:
-    """uint8 [n, C, R, R] -> the lower levels [R/2, ..., 4] as uint8 (TF release arithmetic, see module doc)."""
-    x = full.astype(np.float32)
-    out = []
-    while x.shape[-1] > 4:
-        x = (x[..., 0::2, 0::2] + x[..., 0::2, 1::2] + x[..., 1::2, 0::2] + x[..., 1::2, 1::2]) * np.float32(0.25)
-        out.append(np.rint(x).clip(0, 255).astype(np.uint8))
-    return out
+    """uint8 [n, C, R, R] -> the lower levels [R/2, ..., 4] as uint8, equal to the TF release's float32 arithmetic.
+
+    Done in integers: block sums S_k over 2^k x 2^k pixels (exact), then round-half-to-even of S_k / 4^k,
+    which is what ``np.rint`` of the (exact) float32 mean gives.
+    """
+    full = np.ascontiguousarray(full)
+    n, c, r, _ = full.shape
+    if r <= 4:
+        return []
+    pairs = full.view(np.uint16)  # two neighbouring pixels per element; their sum does not depend on byte order
+    s = (pairs & np.uint16(0xFF)) + (pairs >> np.uint16(8))
+    s = s[:, :, 0::2] + s[:, :, 1::2]
+    out, k = [], 1
+    while True:
+        shift = np.uint32(2 * k) if s.dtype == np.uint32 else np.uint16(2 * k)
+        one = s.dtype.type(1)
+        half = s.dtype.type((1 << (2 * k - 1)) - 1)
+        out.append(((s + half + ((s >> shift) & one)) >> shift).astype(np.uint8))
+        if s.shape[-1] <= 4:
+            return out
+        if k == 3:  # 4^4 * 255 no longer fits in uint16
+            s = s.astype(np.uint32)
+        s = s[..., 0::2] + s[..., 1::2]
+        s = s[:, :, 0::2] + s[:, :, 1::2]
+        k += 1
 
 
 def chunk_rows(n: int, row_bytes: int) -> range:
@@ -105,8 +123,95 @@ def check_outdir(outdir: Path, force: bool) -> None:
             raise DataError(f"output folder {outdir} is {what}; pass --force to replace it or choose a new folder")
 
 
+class NpyFile:
+    """A uint8 ``.npy`` file written and read by rows with pwrite/pread.
+
+    Plain file I/O instead of a writable memory map: filling a fresh file through a map costs a page fault
+    per 4 KiB page and was the slowest part of preparing at 256x256.
+    """
+
+    def __init__(self, path: Path, shape: tuple[int, ...]) -> None:
+        self.path, self.shape = path, shape
+        self.row_bytes = int(np.prod(shape[1:]))
+        self.header = npy_header(shape)
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o644)
+        os.pwrite(self.fd, self.header, 0)
+        os.ftruncate(self.fd, len(self.header) + shape[0] * self.row_bytes)
+
+    def shrink(self, num_rows: int) -> None:
+        """Keep the first ``num_rows`` rows: same-length header with the new shape, file truncated."""
+        self.shape = (num_rows,) + self.shape[1:]
+        self.header = npy_header(self.shape, len(self.header))
+        os.pwrite(self.fd, self.header, 0)
+        os.ftruncate(self.fd, len(self.header) + num_rows * self.row_bytes)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def write(self, rows: np.ndarray, images: np.ndarray) -> None:
+        """``file[rows[i]] = images[i]``; runs of consecutive rows become one write."""
+        flat = np.ascontiguousarray(images).reshape(len(images), self.row_bytes)
+        for first, start, count in _runs(rows):
+            _pwrite_all(self.fd, flat[first:first + count], len(self.header) + start * self.row_bytes)
+
+    def read(self, rows: np.ndarray) -> np.ndarray:
+        out = np.empty((len(rows),) + self.shape[1:], np.uint8)
+        flat = out.reshape(len(rows), self.row_bytes)
+        for first, start, count in _runs(rows):
+            _pread_all(self.fd, flat[first:first + count], len(self.header) + start * self.row_bytes)
+        return out
+
+
+def npy_header(shape: tuple[int, ...], length: int | None = None) -> bytes:
+    """A version-1.0 ``.npy`` header for C-order uint8 ``shape``, space-padded to ``length`` bytes if given."""
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "|u1", "fortran_order": False, "shape": shape})
+    header = buf.getvalue()
+    if length is not None and length != len(header):
+        body = header[10:-1].rstrip(b" ")  # magic(6) + version(2) + uint16 length(2) ... b"\n"
+        if 10 + len(body) + 1 > length:
+            raise ValueError("npy header does not fit")
+        header = header[:8] + (length - 10).to_bytes(2, "little") + body.ljust(length - 11) + b"\n"
+    return header
+
+
+def _runs(rows: np.ndarray) -> list[tuple[int, int, int]]:
+    """(index into rows, first row, length) of each run of consecutive row numbers."""
+    rows = np.asarray(rows, dtype=np.int64)
+    if len(rows) == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+    starts = np.concatenate([[0], breaks])
+    ends = np.concatenate([breaks, [len(rows)]])
+    return [(int(a), int(rows[a]), int(b - a)) for a, b in zip(starts, ends)]
+
+
+def _pwrite_all(fd: int, block: np.ndarray, offset: int) -> None:
+    view = memoryview(block).cast("B")
+    while len(view):
+        n = os.pwrite(fd, view, offset)
+        view, offset = view[n:], offset + n
+
+
+def _pread_all(fd: int, block: np.ndarray, offset: int) -> None:
+    view = memoryview(block).cast("B")
+    while len(view):
+        n = os.preadv(fd, [view], offset) if hasattr(os, "preadv") else _pread_into(fd, view, offset)
+        if n <= 0:
+            raise DataError(f"unexpected end of file while reading a temporary array (disk full?)")
+        view, offset = view[n:], offset + n
+
+
+def _pread_into(fd: int, view: memoryview, offset: int) -> int:  # pragma: no cover - platforms without preadv
+    data = os.pread(fd, len(view), offset)
+    view[:len(data)] = data
+    return len(data)
+
+
 class DatasetWriter:
-    """Allocates the full-resolution level in a private temp folder inside OUTDIR, then commits atomically."""
+    """Collects the full-resolution level in a private temp folder inside OUTDIR, then commits atomically."""
 
     def __init__(self, outdir: str | os.PathLike[str], num_rows: int, channels: int, resolution: int,
                  force: bool = False) -> None:
@@ -120,66 +225,67 @@ class DatasetWriter:
         self.tmp = self.outdir / f".partial-{os.getpid()}"
         shutil.rmtree(self.tmp, ignore_errors=True)
         self.tmp.mkdir()
-        self.channels, self.resolution = channels, resolution
-        self.full = open_memmap(self.tmp / level_file(resolution), mode="w+", dtype=np.uint8,
-                                shape=(num_rows, channels, resolution, resolution))
+        self.channels, self.resolution, self.num_rows = channels, resolution, num_rows
+        self.full = NpyFile(self.tmp / "decoded.npy", (num_rows, channels, resolution, resolution))
+
+    def write_rows(self, rows: np.ndarray, images: np.ndarray) -> None:
+        """Store full-resolution images at rows (uint8 [k, C, R, R])."""
+        self.full.write(rows, images)
 
     def abort(self) -> None:
         """Remove everything this writer created."""
-        self.full = None  # type: ignore[assignment]
+        self.full.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
         if self._created and self.outdir.is_dir() and not os.listdir(self.outdir):
             self.outdir.rmdir()
 
-    def _compact(self, keep: np.ndarray) -> None:
-        rows = np.flatnonzero(keep)
-        name = self.tmp / level_file(self.resolution)
-        dst = open_memmap(self.tmp / "compact.npy", mode="w+", dtype=np.uint8, shape=(len(rows),) + self.full.shape[1:])
-        step = chunk_rows(len(rows), int(np.prod(dst.shape[1:]))).step
-        for i in range(0, len(rows), step):
-            dst[i:i + step] = self.full[rows[i:i + step]]
-        dst.flush()
-        del dst
-        self.full = None  # type: ignore[assignment]
-        os.replace(self.tmp / "compact.npy", name)
-        self.full = np.load(name, mmap_mode="r+")
-
     def commit(self, *, keep: np.ndarray | None, labels: np.ndarray | None, class_names: list[str],
-               skipped: list[tuple[str, str]], meta: dict[str, Any],
-               progress: Callable[[int], None] | None = None) -> Path:
-        """Compact out skipped rows, build the lower levels, write labels/skipped/metadata, move into OUTDIR."""
-        if keep is not None and not keep.all():
-            self._compact(keep)
-            if labels is not None:
-                labels = labels[keep]
-        n = len(self.full)
+               skipped: list[tuple[str, str]], meta: dict[str, Any]) -> Path:
+        """Drop skipped rows, build every level in one pass (hashing as it goes), write labels/skipped/metadata,
+        and move it all into OUTDIR."""
+        kept = np.flatnonzero(keep) if keep is not None else np.arange(self.num_rows)
+        if labels is not None and keep is not None:
+            labels = labels[keep]
+        n = len(kept)
         if n == 0:
-            raise DataError("no image could be read from the source; see the reasons above or use --strict to "
+            raise DataError("no image could be read from the source; see skipped files above or use --strict to "
                             "stop at the first bad file")
         resolutions = level_resolutions(self.resolution)
-        lower = [open_memmap(self.tmp / level_file(r), mode="w+", dtype=np.uint8, shape=(n, self.channels, r, r))
-                 for r in resolutions[1:]]
-        step = chunk_rows(n, int(np.prod(self.full.shape[1:]))).step
-        for i in range(0, n, step):
-            for dst, level in zip(lower, box_pyramid(np.asarray(self.full[i:i + step]))):
-                dst[i:i + step] = level
-            if progress is not None:
-                progress(min(step, n - i))
-        self.full.flush()
-        for dst in lower:
-            dst.flush()
-        del lower
-        self.full = None  # type: ignore[assignment]
+        # The decoded file becomes the full level: compacted in place (row j <- kept[j] >= j, in increasing j,
+        # never overwrites a row still to be read), so the largest level is written only once.
+        full, compact = self.full, n < self.num_rows
+        full_header = npy_header((n,) + full.shape[1:], len(full.header))
+        lower = [NpyFile(self.tmp / level_file(r), (n, self.channels, r, r)) for r in resolutions[1:]]
+        hashes = [hashlib.sha256(h) for h in [full_header] + [lv.header for lv in lower]]
+        step = chunk_rows(n, full.row_bytes).step
+        try:
+            for i in range(0, n, step):
+                rows = np.arange(i, min(i + step, n))
+                images = full.read(kept[rows])
+                if compact:
+                    full.write(rows, images)
+                pyramid = box_pyramid(images)
+                for lv, data in zip(lower, pyramid):
+                    lv.write(rows, data)
+                for h, data in zip(hashes, [images] + pyramid):
+                    h.update(memoryview(data).cast("B"))
+            full.shrink(n)
+        finally:
+            for lv in lower:
+                lv.close()
+            full.close()
+        os.replace(full.path, self.tmp / level_file(self.resolution))
+        sums = {level_file(r): h.hexdigest() for r, h in zip(resolutions, hashes)}
 
         files = [level_file(r) for r in resolutions]
         if labels is not None:
             np.save(self.tmp / LABELS_FILE, np.ascontiguousarray(labels, dtype=np.int64), allow_pickle=False)
+            sums[LABELS_FILE] = sha256_file(self.tmp / LABELS_FILE)
             files.append(LABELS_FILE)
         with open(self.tmp / SKIPPED_FILE, "w", encoding="utf-8") as f:
             f.writelines(f"{name}\t{reason}\n" for name, reason in skipped)
         files.append(SKIPPED_FILE)
 
-        sums = {name: sha256_file(self.tmp / name) for name in files if name.endswith(".npy")}
         doc = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -192,7 +298,7 @@ class DatasetWriter:
                         "sha256": sums[level_file(r)]} for r in resolutions],
             "labels": {"file": LABELS_FILE, "sha256": sums[LABELS_FILE]} if labels is not None else None,
             "skipped": {"count": len(skipped), "file": SKIPPED_FILE},
-            "downsampling": "2x2 box average in float32 carried across levels, np.rint per level (TF release)",
+            "downsampling": "2x2 box average, float32 carried across levels, np.rint per level (TF release)",
             **meta,
         }
         self._publish(files, doc)
