@@ -44,3 +44,18 @@ def test_default_dataset_dir_missing_source_says_how_to_install(tmp_path: Path) 
     with pytest.raises(DataError, match="apt-get install dataset-fashion-mnist.*--data") as info:
         default_dataset_dir(tmp_path / "cache", source=tmp_path / "nothing")
     assert "\n" not in str(info.value)
+
+
+def test_resolve_data_prepares_raw_sources_once(tmp_path: Path) -> None:
+    from conftest import make_idx_folder  # type: ignore[import-not-found]
+    from progan.data import resolve_data
+
+    make_idx_folder(tmp_path / "mnist")
+    first = resolve_data(tmp_path / "mnist", tmp_path / "cache", progress=False)
+    assert first.parent == tmp_path / "cache" / "datasets" and len(open_dataset(first)) == 20
+    stamp = (first / "dataset.json").stat().st_mtime_ns
+    assert resolve_data(tmp_path / "mnist", tmp_path / "cache") == first
+    assert (first / "dataset.json").stat().st_mtime_ns == stamp
+    assert resolve_data(first) == first  # a prepared folder is used as it is
+    with pytest.raises(DataError, match="does not exist"):
+        resolve_data(tmp_path / "missing", tmp_path / "cache")

@@ -156,6 +156,14 @@ def test_grey_default_channels_and_resolution_from_smallest(tmp_path: Path) -> N
     assert "b.png" in ds.meta["resolution_chosen_as"]
     pad = open_dataset(prepare(root, tmp_path / "pad", transform="pad", progress=False))
     assert pad.resolution == 64
+    # with --resolution given, channels come from decoding (no header pass); a skipped file changes nothing
+    (root / "broken.png").write_bytes(b"")
+    fixed = open_dataset(prepare(root, tmp_path / "fixed", resolution=8, progress=False, shuffle_seed=0), verify=True)
+    assert (len(fixed), fixed.channels, fixed.meta["skipped"]["count"]) == (2, 1, 1)
+    assert sorted(int(v) for v in fixed.images(8)[:, 0, 0, 0]) == [7, 9]
+    Image.new("RGB", (16, 16), (1, 2, 3)).save(root / "c.png")
+    colour = open_dataset(prepare(root, tmp_path / "colour", resolution=8, progress=False), verify=True)
+    assert colour.channels == 3 and sorted(colour.images(4)[:, :, 0, 0].tolist()) == [[1, 2, 3], [7] * 3, [9] * 3]
 
 
 def test_cifar10_folder_and_luma(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ Public API (imported lazily so that decode worker processes and ``progan prepare
     open_dataset(path) -> Dataset                 # memory-mapped levels, labels, metadata
     Loader(ds, seed=, mirror=, rank=, world_size=)  # endless, resumable, sharded minibatches
     default_dataset_dir(cache_dir=None) -> Path   # the Fashion-MNIST demo set
+    resolve_data(data, cache_dir=None) -> Path    # --data: prepared folder as is, raw source prepared once
 """
 
 from __future__ import annotations
@@ -14,15 +15,15 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from progan.data.cache import default_dataset_dir
+    from progan.data.cache import default_dataset_dir, resolve_data
     from progan.data.dataset import Dataset, open_dataset
     from progan.data.loader import Loader
     from progan.data.build import prepare
 
-__all__ = ["prepare", "open_dataset", "Dataset", "Loader", "default_dataset_dir"]
+__all__ = ["prepare", "open_dataset", "Dataset", "Loader", "default_dataset_dir", "resolve_data"]
 
 _WHERE = {"prepare": "build", "open_dataset": "dataset", "Dataset": "dataset", "Loader": "loader",
-          "default_dataset_dir": "cache"}
+          "default_dataset_dir": "cache", "resolve_data": "cache"}
 
 
 def __getattr__(name: str) -> Any:

@@ -192,22 +192,23 @@ def _prepare_files(src: FileSource, out: Path, sel: np.ndarray, resolution: int 
                    meta: dict[str, Any]) -> Path:
     skipped: dict[int, str] = {}
     res, ch = resolution or src.resolution, channels or src.channels
-    if res is None or ch is None:
-        probed_res, probed_ch, why = _probe(src, sel, workers, strict, transform, skipped)
-        if res is None:
-            meta["resolution_chosen_as"] = why
-        res, ch = res or probed_res, ch or probed_ch
-    writer = DatasetWriter(out, len(sel), ch, res, force)
+    if res is None:  # the headers decide resolution (and channels); otherwise no extra pass over the files
+        res, probed_ch, meta["resolution_chosen_as"] = _probe(src, sel, workers, strict, transform, skipped)
+        ch = ch or probed_ch
+    # channels unknown: decode as RGB and keep one channel at the end if every file turned out greyscale
+    writer = DatasetWriter(out, len(sel), ch or 3, res, force)
     try:
         keep = np.ones(len(sel), bool)
+        grey = np.ones(len(sel), bool)
         for row in skipped:
             keep[row] = False
         todo = np.flatnonzero(keep)
         bar = _progress_bar(len(todo), progress, "decoding")
 
-        def collect(result: tuple[np.ndarray, np.ndarray, list[tuple[int, str]]]) -> None:
-            rows, images, errors = result
+        def collect(result: tuple[np.ndarray, np.ndarray, list[tuple[int, str]], np.ndarray]) -> None:
+            rows, images, errors, grey_files = result
             writer.write_rows(rows, images)
+            grey[rows] = grey_files
             for row, reason in errors:
                 if strict:
                     raise DataError(f"cannot read {src.names[sel[row]]}: {reason} "
@@ -216,8 +217,8 @@ def _prepare_files(src: FileSource, out: Path, sel: np.ndarray, resolution: int 
                 skipped[row] = reason
             bar.update(len(rows))
 
-        job = DecodeJob(src.reader, res, ch, transform, src.crop)
-        step = chunk_size(len(todo), workers, ch * res * res)
+        job = DecodeJob(src.reader, res, ch or 3, transform, src.crop)
+        step = chunk_size(len(todo), workers, (ch or 3) * res * res)
         tasks = ((job, [src.refs[sel[r]] for r in todo[i:i + step]], todo[i:i + step])
                  for i in range(0, len(todo), step))
         try:
@@ -227,6 +228,7 @@ def _prepare_files(src: FileSource, out: Path, sel: np.ndarray, resolution: int 
         lab = src.labels[sel] if labels and src.labels is not None else None
         report = sorted((src.names[sel[row]], reason) for row, reason in skipped.items())
         return writer.commit(keep=keep, labels=lab, class_names=src.class_names, skipped=report,
+                             grey=ch is None and bool(grey[keep].all()),
                              meta={**meta, "ignored_files": src.ignored})
     except BaseException:
         writer.abort()

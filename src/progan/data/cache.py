@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -41,3 +42,25 @@ def default_dataset_dir(cache_dir: str | os.PathLike[str] | None = None, *,
                         "`apt-get install dataset-fashion-mnist`, or pass --data pointing at a folder of images "
                         "or a prepared data set")
     return prepare(src, out, split="train", labels=True, force=True, progress=progress)
+
+
+def resolve_data(data: str | os.PathLike[str] | None, cache_dir: str | os.PathLike[str] | None = None, *,
+                 resolution: int | None = None, progress: bool = True) -> Path:
+    """A prepared data set folder for ``--data``: None -> the demo set; a prepared folder -> itself; any other
+    source (image folder, zip, MNIST, CIFAR, LSUN, CelebA) -> prepared once into the cache, keyed by the
+    source's path, size and modification time and the requested resolution, and re-used after that."""
+    if data is None:
+        return default_dataset_dir(cache_dir, progress=progress)
+    src = Path(data)
+    if is_dataset(src):
+        return src
+    if not src.exists():
+        raise DataError(f"--data {src} does not exist")
+    from progan.data.build import prepare
+
+    st = src.stat()
+    key = hashlib.sha256(f"{src.resolve()}|{st.st_size}|{st.st_mtime_ns}|{resolution}".encode()).hexdigest()[:12]
+    out = cache_root(cache_dir) / "datasets" / f"{src.name or 'data'}-{key}"
+    if is_dataset(out):
+        return out
+    return prepare(src, out, resolution=resolution, force=True, progress=progress)

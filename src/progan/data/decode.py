@@ -103,9 +103,10 @@ def fit(img: Image.Image, resolution: int, transform: str, crop: tuple[int, int,
 
 
 def decode(data: bytes | BinaryIO, resolution: int, channels: int, transform: str,
-           crop: tuple[int, int, int, int] | None = None) -> np.ndarray:
-    """One encoded image -> uint8 [channels, resolution, resolution]."""
-    return fit(to_channels(open_image(data), channels), resolution, transform, crop)
+           crop: tuple[int, int, int, int] | None = None) -> tuple[np.ndarray, bool]:
+    """One encoded image -> (uint8 [channels, resolution, resolution], whether the file was greyscale)."""
+    img = open_image(data)
+    return fit(to_channels(img, channels), resolution, transform, crop), img.mode in GRAY_MODES
 
 
 def probe(data: bytes | BinaryIO) -> tuple[int, int, str]:

@@ -38,20 +38,22 @@ class DecodeJob:
     crop: tuple[int, int, int, int] | None = None
 
 
-ChunkResult = tuple[np.ndarray, np.ndarray, list[tuple[int, str]]]
+ChunkResult = tuple[np.ndarray, np.ndarray, list[tuple[int, str]], np.ndarray]
 
 
 def decode_chunk(job: DecodeJob, refs: Sequence[Any], rows: np.ndarray) -> ChunkResult:
-    """Decode ``refs`` into uint8 [k, C, R, R]; returns (rows, images, [(row, reason) for failures])."""
+    """Decode ``refs`` into uint8 [k, C, R, R]; returns (rows, images, [(row, reason) for failures],
+    greyscale-file flags)."""
     out = np.zeros((len(refs), job.channels, job.resolution, job.resolution), np.uint8)
+    grey = np.zeros(len(refs), bool)
     errors: list[tuple[int, str]] = []
     with job.reader as reader:
         for i, ref in enumerate(refs):
             try:
-                out[i] = decode(reader.read(ref), job.resolution, job.channels, job.transform, job.crop)
+                out[i], grey[i] = decode(reader.read(ref), job.resolution, job.channels, job.transform, job.crop)
             except Exception as e:  # any failure of one file is that file's problem: report, go on
                 errors.append((int(rows[i]), error_text(e)))
-    return rows, out, errors
+    return rows, out, errors, grey
 
 
 def probe_chunk(reader: Reader, refs: Sequence[Any], rows: np.ndarray) -> list[tuple[int, Any]]:

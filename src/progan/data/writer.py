@@ -240,9 +240,9 @@ class DatasetWriter:
             self.outdir.rmdir()
 
     def commit(self, *, keep: np.ndarray | None, labels: np.ndarray | None, class_names: list[str],
-               skipped: list[tuple[str, str]], meta: dict[str, Any]) -> Path:
+               skipped: list[tuple[str, str]], meta: dict[str, Any], grey: bool = False) -> Path:
         """Drop skipped rows, build every level in one pass (hashing as it goes), write labels/skipped/metadata,
-        and move it all into OUTDIR."""
+        and move it all into OUTDIR. ``grey``: the RGB rows are grey (R = G = B); store one channel."""
         kept = np.flatnonzero(keep) if keep is not None else np.arange(self.num_rows)
         if labels is not None and keep is not None:
             labels = labels[keep]
@@ -254,7 +254,12 @@ class DatasetWriter:
         # The decoded file becomes the full level: compacted in place (row j <- kept[j] >= j, in increasing j,
         # never overwrites a row still to be read), so the largest level is written only once.
         full, compact = self.full, n < self.num_rows
-        full_header = npy_header((n,) + full.shape[1:], len(full.header))
+        if grey:
+            self.channels = 1
+            out_full = NpyFile(self.tmp / level_file(self.resolution), (n, 1, self.resolution, self.resolution))
+            full_header = out_full.header
+        else:
+            out_full, full_header = full, npy_header((n,) + full.shape[1:], len(full.header))
         lower = [NpyFile(self.tmp / level_file(r), (n, self.channels, r, r)) for r in resolutions[1:]]
         hashes = [hashlib.sha256(h) for h in [full_header] + [lv.header for lv in lower]]
         step = chunk_rows(n, full.row_bytes).step
@@ -262,19 +267,25 @@ class DatasetWriter:
             for i in range(0, n, step):
                 rows = np.arange(i, min(i + step, n))
                 images = full.read(kept[rows])
-                if compact:
-                    full.write(rows, images)
+                if grey:
+                    images = np.ascontiguousarray(images[:, :1])
+                if compact or grey:
+                    out_full.write(rows, images)
                 pyramid = box_pyramid(images)
                 for lv, data in zip(lower, pyramid):
                     lv.write(rows, data)
                 for h, data in zip(hashes, [images] + pyramid):
                     h.update(memoryview(data).cast("B"))
-            full.shrink(n)
+            out_full.shrink(n)
         finally:
             for lv in lower:
                 lv.close()
+            out_full.close()
             full.close()
-        os.replace(full.path, self.tmp / level_file(self.resolution))
+        if grey:
+            os.unlink(full.path)
+        else:
+            os.replace(full.path, self.tmp / level_file(self.resolution))
         sums = {level_file(r): h.hexdigest() for r, h in zip(resolutions, hashes)}
 
         files = [level_file(r) for r in resolutions]
