@@ -136,3 +136,12 @@ def test_gather_reads_large_rows_like_the_memory_map(tmp_path: Path) -> None:
     for res in (128, 64, 4):
         np.testing.assert_array_equal(big.gather(res, rows), big.images(res)[rows])
     big.close()
+
+
+def test_accelerator_path_agrees_with_cpu_path() -> None:
+    from progan.data.loader import to_float, to_float_torch
+
+    batch = np.random.default_rng(2).integers(0, 256, (3, 2, 8, 8), dtype=np.uint8)
+    for alpha in (1.0, 0.25, 0.0):
+        np.testing.assert_allclose(to_float_torch(torch.from_numpy(batch), alpha).numpy(), to_float(batch, alpha),
+                                   atol=1e-6)
