@@ -228,7 +228,7 @@ def _prepare_files(src: FileSource, out: Path, sel: np.ndarray, resolution: int 
         lab = src.labels[sel] if labels and src.labels is not None else None
         report = sorted((src.names[sel[row]], reason) for row, reason in skipped.items())
         return writer.commit(keep=keep, labels=lab, class_names=src.class_names, skipped=report,
-                             grey=ch is None and bool(grey[keep].all()),
+                             grey=ch is None and bool(grey[keep].all()), progress=progress,
                              meta={**meta, "ignored_files": src.ignored})
     except BaseException:
         writer.abort()

@@ -59,7 +59,7 @@ def to_channels(img: Image.Image, channels: int) -> Image.Image:
     elif mode == "F":
         img = Image.fromarray(np.rint(np.clip(np.asarray(img, dtype=np.float32), 0, 255)).astype(np.uint8), "L")
         mode = "L"
-    if mode == "P" and "transparency" in img.info or mode in _ALPHA_MODES:
+    if (mode == "P" and "transparency" in img.info) or mode in _ALPHA_MODES:
         rgba = img.convert("RGBA")
         img = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
         mode = "RGB" if mode not in ("LA", "La") else "L"

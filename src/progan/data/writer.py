@@ -33,7 +33,7 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -200,7 +200,7 @@ def _pread_all(fd: int, block: np.ndarray, offset: int) -> None:
     while len(view):
         n = os.preadv(fd, [view], offset) if hasattr(os, "preadv") else _pread_into(fd, view, offset)
         if n <= 0:
-            raise DataError(f"unexpected end of file while reading a temporary array (disk full?)")
+            raise DataError("unexpected end of file while reading a temporary array (disk full?)")
         view, offset = view[n:], offset + n
 
 
@@ -240,7 +240,8 @@ class DatasetWriter:
             self.outdir.rmdir()
 
     def commit(self, *, keep: np.ndarray | None, labels: np.ndarray | None, class_names: list[str],
-               skipped: list[tuple[str, str]], meta: dict[str, Any], grey: bool = False) -> Path:
+               skipped: list[tuple[str, str]], meta: dict[str, Any], grey: bool = False,
+               progress: bool = False) -> Path:
         """Drop skipped rows, build every level in one pass (hashing as it goes), write labels/skipped/metadata,
         and move it all into OUTDIR. ``grey``: the RGB rows are grey (R = G = B); store one channel."""
         kept = np.flatnonzero(keep) if keep is not None else np.arange(self.num_rows)
@@ -263,6 +264,9 @@ class DatasetWriter:
         lower = [NpyFile(self.tmp / level_file(r), (n, self.channels, r, r)) for r in resolutions[1:]]
         hashes = [hashlib.sha256(h) for h in [full_header] + [lv.header for lv in lower]]
         step = chunk_rows(n, full.row_bytes).step
+        from tqdm import tqdm
+
+        bar = tqdm(total=n, unit="img", desc="levels", disable=not progress, leave=False, mininterval=0.5)
         try:
             for i in range(0, n, step):
                 rows = np.arange(i, min(i + step, n))
@@ -276,8 +280,10 @@ class DatasetWriter:
                     lv.write(rows, data)
                 for h, data in zip(hashes, [images] + pyramid):
                     h.update(memoryview(data).cast("B"))
+                bar.update(len(rows))
             out_full.shrink(n)
         finally:
+            bar.close()
             for lv in lower:
                 lv.close()
             out_full.close()
