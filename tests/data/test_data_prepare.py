@@ -298,3 +298,26 @@ def test_bad_inputs_are_one_line_errors(tmp_path: Path) -> None:
     assert not (tmp_path / "new").exists()
     done = prepare(tmp_path / "m", tmp_path / "busy", force=True, progress=False)
     assert len(open_dataset(done)) == 20 and (done / "x").exists()
+
+
+def test_interrupted_prepare_leaves_no_data_set(image_tree: Path, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import progan.data.build as build
+
+    def interrupted(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(build, "decode_chunk", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        prepare(image_tree, tmp_path / "out", progress=False, workers=0)
+    assert not (tmp_path / "out").exists()
+
+
+def test_failed_force_keeps_the_old_data_set(image_tree: Path, tmp_path: Path) -> None:
+    make_idx_folder(tmp_path / "m")
+    out = prepare(tmp_path / "m", tmp_path / "out", progress=False)
+    with pytest.raises(DataError):
+        prepare(image_tree, out, force=True, strict=True, progress=False)
+    assert len(open_dataset(out, verify=True)) == 20
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["dataset.json", "labels.npy", "skipped.txt"] + [level_file(r) for r in (32, 16, 8, 4)])
