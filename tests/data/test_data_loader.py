@@ -145,3 +145,13 @@ def test_accelerator_path_agrees_with_cpu_path() -> None:
     for alpha in (1.0, 0.25, 0.0):
         np.testing.assert_allclose(to_float_torch(torch.from_numpy(batch), alpha).numpy(), to_float(batch, alpha),
                                    atol=1e-6)
+
+
+def test_dataset_pickles_as_a_reference_not_as_data(ds: Dataset) -> None:
+    import pickle
+
+    blob = pickle.dumps(ds)
+    assert len(blob) < 4096
+    clone = pickle.loads(blob)
+    np.testing.assert_array_equal(clone.images(8), ds.images(8))
+    assert isinstance(clone.images(8), np.memmap)

@@ -34,6 +34,13 @@ class Dataset:
     def __del__(self) -> None:
         self.close()
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Sending a Dataset to another process (DDP spawn, worker pools) must not copy the memmapped arrays.
+        return {"path": self.path, "meta": self.meta}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["path"], state["meta"])  # type: ignore[misc]
+
     def close(self) -> None:
         """Close the file descriptors used by :meth:`gather` (memory maps close with the arrays)."""
         for fd in getattr(self, "_fds", {}).values():
