@@ -296,6 +296,12 @@ def test_bad_inputs_are_one_line_errors(tmp_path: Path) -> None:
             prepare(args.pop("source"), args.pop("outdir"), progress=False, **args)
         assert "\n" not in str(info.value)
     assert not (tmp_path / "new").exists()
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    for res in (None, 8):  # with and without the header pass
+        with pytest.raises(DataError, match="none of the 1 images .* a.png"):
+            prepare(tmp_path / "bad", tmp_path / "new", resolution=res, progress=False)
+    assert not (tmp_path / "new").exists()
     done = prepare(tmp_path / "m", tmp_path / "busy", force=True, progress=False)
     assert len(open_dataset(done)) == 20 and (done / "x").exists()
 

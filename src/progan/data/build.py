@@ -176,7 +176,9 @@ def _probe(src: FileSource, sel: np.ndarray, workers: int, strict: bool, transfo
              for i in range(0, len(sel), step))
     run_chunks(probe_chunk, tasks, workers, len(sel), collect)
     if not found:
-        raise DataError(f"none of the {len(sel)} images in {src.path} could be read")
+        row, reason = min(skipped.items())
+        raise DataError(f"none of the {len(sel)} images in {src.path} could be read "
+                        f"(e.g. {src.names[sel[row]]}: {reason})")
     row, (w, h, _) = min(found.items(), key=lambda kv: base_side(kv[1][0], kv[1][1], transform))
     side = base_side(w, h, transform)
     if side < 4:
@@ -225,6 +227,10 @@ def _prepare_files(src: FileSource, out: Path, sel: np.ndarray, resolution: int 
             run_chunks(decode_chunk, tasks, workers, len(todo), collect)
         finally:
             bar.close()
+        if not keep.any():
+            row, reason = min(skipped.items())
+            raise DataError(f"none of the {len(sel)} images in {src.path} could be read "
+                            f"(e.g. {src.names[sel[row]]}: {reason})")
         lab = src.labels[sel] if labels and src.labels is not None else None
         report = sorted((src.names[sel[row]], reason) for row, reason in skipped.items())
         return writer.commit(keep=keep, labels=lab, class_names=src.class_names, skipped=report,
