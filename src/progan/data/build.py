@@ -156,6 +156,15 @@ def _prepare_array(src: ArraySource, out: Path, sel: np.ndarray, resolution: int
         raise
 
 
+def _strict_error(name: str, reason: str) -> DataError:
+    return DataError(f"cannot read {name}: {reason} (without --strict such files are skipped and listed in skipped.txt)")
+
+
+def _unreadable(src: FileSource, sel: np.ndarray, skipped: dict[int, str]) -> DataError:
+    row, reason = min(skipped.items())
+    return DataError(f"none of the {len(sel)} images in {src.path} could be read (e.g. {src.names[sel[row]]}: {reason})")
+
+
 def _probe(src: FileSource, sel: np.ndarray, workers: int, strict: bool, transform: str,
            skipped: dict[int, str]) -> tuple[int, int, str]:
     """Default resolution and channels from the image headers; returns (resolution, channels, why)."""
@@ -165,8 +174,7 @@ def _probe(src: FileSource, sel: np.ndarray, workers: int, strict: bool, transfo
         for row, info in result:
             if isinstance(info, str):
                 if strict:
-                    raise DataError(f"cannot read {src.names[sel[row]]}: {info} "
-                                    "(without --strict such files are skipped and listed in skipped.txt)")
+                    raise _strict_error(src.names[sel[row]], info)
                 skipped[row] = info
             else:
                 found[row] = info
@@ -176,9 +184,7 @@ def _probe(src: FileSource, sel: np.ndarray, workers: int, strict: bool, transfo
              for i in range(0, len(sel), step))
     run_chunks(probe_chunk, tasks, workers, len(sel), collect)
     if not found:
-        row, reason = min(skipped.items())
-        raise DataError(f"none of the {len(sel)} images in {src.path} could be read "
-                        f"(e.g. {src.names[sel[row]]}: {reason})")
+        raise _unreadable(src, sel, skipped)
     row, (w, h, _) = min(found.items(), key=lambda kv: base_side(kv[1][0], kv[1][1], transform))
     side = base_side(w, h, transform)
     if side < 4:
@@ -213,8 +219,7 @@ def _prepare_files(src: FileSource, out: Path, sel: np.ndarray, resolution: int 
             grey[rows] = grey_files
             for row, reason in errors:
                 if strict:
-                    raise DataError(f"cannot read {src.names[sel[row]]}: {reason} "
-                                    "(without --strict such files are skipped and listed in skipped.txt)")
+                    raise _strict_error(src.names[sel[row]], reason)
                 keep[row] = False
                 skipped[row] = reason
             bar.update(len(rows))
@@ -228,9 +233,7 @@ def _prepare_files(src: FileSource, out: Path, sel: np.ndarray, resolution: int 
         finally:
             bar.close()
         if not keep.any():
-            row, reason = min(skipped.items())
-            raise DataError(f"none of the {len(sel)} images in {src.path} could be read "
-                            f"(e.g. {src.names[sel[row]]}: {reason})")
+            raise _unreadable(src, sel, skipped)
         lab = src.labels[sel] if labels and src.labels is not None else None
         report = sorted((src.names[sel[row]], reason) for row, reason in skipped.items())
         return writer.commit(keep=keep, labels=lab, class_names=src.class_names, skipped=report,
