@@ -39,7 +39,8 @@ def info(directory: Path, as_json: bool, verify: bool) -> None:
 @click.option("--rows", type=int, default=None, help="Rows of random images (default: one row per class when "
               "labelled, else as many as --cols).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Which random images.")
-@click.option("--cell", type=int, default=None, help="Pixel size of each cell (nearest upscaling; default: at least 64).")
+@click.option("--cell", type=int, default=None,
+              help="Pixel size of each cell (nearest upscaling; default: at least 64).")
 def grid(directory: Path, out: Path, resolution: int | None, cols: int, rows: int | None, seed: int,
          cell: int | None) -> None:
     """Save a grid of random images of DIRECTORY to OUT (png/jpg), one row per class when labelled."""

@@ -1,4 +1,4 @@
-"""``progan prepare``: any supported source -> a multi-resolution data set folder (see :mod:`progan.data.writer`).
+"""``progan prepare``: any supported source -> a multi-resolution data set folder (:mod:`progan.data.writer`).
 
 Follows the TF release's ``dataset_tool.py`` (Karras et al. 2018): images are stored in a fixed shuffled
 order, ``np.random.RandomState(shuffle_seed).permutation(N)`` over the source's items in their natural
@@ -61,7 +61,7 @@ def shuffled_selection(num_items: int, seed: int, max_images: int | None) -> np.
 
 
 def luma(rgb: np.ndarray) -> np.ndarray:
-    """uint8 [n, 3, H, W] -> [n, 1, H, W] with Pillow's integer ITU-R 601-2 luma, so arrays match ``convert("L")``."""
+    """uint8 [n, 3, H, W] -> [n, 1, H, W]: Pillow's integer ITU-R 601-2 luma, as ``convert("L")``."""
     r, g, b = (rgb[:, i].astype(np.uint32) for i in range(3))
     return ((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16).astype(np.uint8)[:, None]
 
@@ -157,12 +157,14 @@ def _prepare_array(src: ArraySource, out: Path, sel: np.ndarray, resolution: int
 
 
 def _strict_error(name: str, reason: str) -> DataError:
-    return DataError(f"cannot read {name}: {reason} (without --strict such files are skipped and listed in skipped.txt)")
+    return DataError(f"cannot read {name}: {reason} "
+                     "(without --strict such files are skipped and listed in skipped.txt)")
 
 
 def _unreadable(src: FileSource, sel: np.ndarray, skipped: dict[int, str]) -> DataError:
     row, reason = min(skipped.items())
-    return DataError(f"none of the {len(sel)} images in {src.path} could be read (e.g. {src.names[sel[row]]}: {reason})")
+    return DataError(f"none of the {len(sel)} images in {src.path} could be read "
+                     f"(e.g. {src.names[sel[row]]}: {reason})")
 
 
 def _probe(src: FileSource, sel: np.ndarray, workers: int, strict: bool, transform: str,

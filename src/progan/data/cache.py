@@ -39,8 +39,8 @@ def default_dataset_dir(cache_dir: str | os.PathLike[str] | None = None, *,
     src = Path(source)
     if not src.is_dir() or "train" not in find_idx_files(src):
         raise DataError(f"the demo data set Fashion-MNIST is not installed in {src}: install it with "
-                        "`apt-get install dataset-fashion-mnist`, or pass --data pointing at a folder of images "
-                        "or a prepared data set")
+                        "`apt-get install dataset-fashion-mnist`, or pass --data pointing at a folder of "
+                        "images or a prepared data set")
     return prepare(src, out, split="train", labels=True, force=True, progress=progress)
 
 
@@ -59,7 +59,8 @@ def resolve_data(data: str | os.PathLike[str] | None, cache_dir: str | os.PathLi
     from progan.data.build import prepare
 
     st = src.stat()
-    key = hashlib.sha256(f"{src.resolve()}|{st.st_size}|{st.st_mtime_ns}|{resolution}".encode()).hexdigest()[:12]
+    identity = f"{src.resolve()}|{st.st_size}|{st.st_mtime_ns}|{resolution}"
+    key = hashlib.sha256(identity.encode()).hexdigest()[:12]
     out = cache_root(cache_dir) / "datasets" / f"{src.name or 'data'}-{key}"
     if is_dataset(out):
         return out

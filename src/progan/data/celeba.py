@@ -19,7 +19,7 @@ CROP_BOX = (CENTER_X - CROP // 2, CENTER_Y - CROP // 2, CENTER_X + CROP // 2, CE
 
 
 def find_celeba_dir(folder: Path) -> Path | None:
-    """The image folder if ``folder`` is (or directly contains) aligned CelebA, judged by name and image size."""
+    """The image folder if ``folder`` is (or directly holds) aligned CelebA, judged by name and image size."""
     candidates = [folder] + [folder / n for n in ("img_align_celeba", "img_align_celeba_png")]
     for d in candidates:
         if not d.name.startswith("img_align_celeba") or not d.is_dir():
@@ -38,6 +38,6 @@ def open_celeba(folder: Path) -> FileSource:
     if d is None:
         raise DataError(f"{folder} is not an aligned CelebA folder")
     refs, ignored = list_images(d)
-    return FileSource(kind="celeba", path=d, description=f"aligned CelebA {d} ({len(refs)} images, 128x128 crop)",
-                      reader=FolderReader(d), refs=refs, names=refs, crop=CROP_BOX, resolution=CROP, channels=3,
-                      ignored=ignored)
+    desc = f"aligned CelebA {d} ({len(refs)} images, 128x128 crop)"
+    return FileSource(kind="celeba", path=d, description=desc, reader=FolderReader(d), refs=refs, names=refs,
+                      crop=CROP_BOX, resolution=CROP, channels=3, ignored=ignored)

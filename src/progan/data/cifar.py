@@ -102,9 +102,10 @@ def open_cifar(path: Path, split: str) -> ArraySource:
     for name in wanted:
         batch = _load(get, name, path)
         data, lab = batch.get("data"), batch.get("fine_labels" if fine else "labels")
-        if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072 \
-                or lab is None or len(lab) != len(data):
-            raise DataError(f"{name} in {path} is not a CIFAR batch (expected uint8 data [N, 3072] and labels)")
+        is_batch = (isinstance(data, np.ndarray) and data.dtype == np.uint8 and data.ndim == 2
+                    and data.shape[1] == 3072 and lab is not None and len(lab) == len(data))
+        if not is_batch:
+            raise DataError(f"{name} in {path} is not a CIFAR batch (expected uint8 data [N, 3072], labels)")
         images.append(data.reshape(-1, 3, 32, 32))
         labels.append(np.asarray(lab, dtype=np.int64))
     lab_all = np.concatenate(labels)

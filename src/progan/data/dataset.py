@@ -1,4 +1,4 @@
-"""Reading a prepared data set (format in :mod:`progan.data.writer`): memory-mapped, nothing loaded eagerly."""
+"""Reading a prepared data set (format: :mod:`progan.data.writer`): memory-mapped, nothing loaded eagerly."""
 
 from __future__ import annotations
 
@@ -98,7 +98,8 @@ class Dataset:
             while done < row_bytes:
                 n = os.preadv(fd, [flat[i, done:]], offset + done)
                 if n <= 0:
-                    raise DataError(f"{level.filename} is shorter than its header says; prepare the data set again")
+                    raise DataError(f"{level.filename} is shorter than its header says; "
+                                    "prepare the data set again")
                 done += n
         return out
 
@@ -117,7 +118,8 @@ class Dataset:
         entries = list(self._levels.values()) + ([self.meta["labels"]] if self.meta.get("labels") else [])
         for entry in entries:
             if sha256_file(self.path / entry["file"]) != entry["sha256"]:
-                raise DataError(f"{self.path / entry['file']} is corrupt (checksum mismatch); prepare the data set again")
+                raise DataError(f"{self.path / entry['file']} is corrupt (checksum mismatch); "
+                                "prepare the data set again")
 
 
 def _load_npy(path: Path, shape: tuple[int, ...], dtype: type) -> np.ndarray:
@@ -128,8 +130,8 @@ def _load_npy(path: Path, shape: tuple[int, ...], dtype: type) -> np.ndarray:
     except (ValueError, OSError) as e:
         raise DataError(f"{path} is not a readable array ({e}); prepare the data set again") from None
     if arr.shape != shape or arr.dtype != dtype:
-        raise DataError(f"{path} holds {arr.dtype} {list(arr.shape)}, expected {np.dtype(dtype)} {list(shape)}; "
-                        "prepare the data set again")
+        raise DataError(f"{path} holds {arr.dtype} {list(arr.shape)}, expected {np.dtype(dtype)} "
+                        f"{list(shape)}; prepare the data set again")
     return arr
 
 
@@ -147,8 +149,10 @@ def open_dataset(path: str | os.PathLike[str], verify: bool = False) -> Dataset:
         raise DataError(f"data set {p} does not exist")
     meta_path = p / META_FILE
     if not meta_path.is_file():
-        hint = " (an interrupted prepare?)" if p.is_dir() and any(e.startswith(".partial-") for e in os.listdir(p)) else ""
-        raise DataError(f"{p} is not a prepared data set: no {META_FILE}{hint}; create one with progan prepare SOURCE {p}")
+        partial = p.is_dir() and any(e.startswith(".partial-") for e in os.listdir(p))
+        hint = " (an interrupted prepare?)" if partial else ""
+        raise DataError(f"{p} is not a prepared data set: no {META_FILE}{hint}; "
+                        f"create one with progan prepare SOURCE {p}")
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -156,8 +160,8 @@ def open_dataset(path: str | os.PathLike[str], verify: bool = False) -> Dataset:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise DataError(f"{meta_path} is not a progan data set description")
     if meta.get("format_version") != FORMAT_VERSION:
-        raise DataError(f"{p} has data set format {meta.get('format_version')}, this progan reads {FORMAT_VERSION}; "
-                        "prepare it again")
+        raise DataError(f"{p} has data set format {meta.get('format_version')}, this progan reads "
+                        f"{FORMAT_VERSION}; prepare it again")
     try:
         ds = Dataset(p, meta)
     except (KeyError, TypeError, ValueError) as e:

@@ -3,11 +3,11 @@
 Used inside the decode worker processes, so it imports only numpy and Pillow.
 
 Mode conversion (Pillow modes):
-  * ``L``, ``RGB``: kept; ``1``, ``CMYK``, ``YCbCr``, ``LAB``, ``HSV`` go through Pillow's own RGB/L conversion.
+  * ``L``, ``RGB``: kept; ``1``, ``CMYK``, ``YCbCr``, ``LAB``, ``HSV``: Pillow's own RGB/L conversion.
   * ``LA``, ``RGBA``, ``PA``, ``P`` with transparency, ``La``, ``RGBa``: alpha-composited over **white**
     (the way browsers and viewers show transparent PNGs; composing over black would darken every
     anti-aliased edge of the usual "object on transparent background" images).
-  * ``I;16*`` and ``I`` (16-bit PNG/TIFF): scaled to 8 bit by ``round(v * 255 / 65535)``; ``F`` is clipped to 0..255.
+  * ``I;16*``, ``I`` (16-bit PNG/TIFF): scaled to 8 bit as ``round(v * 255 / 65535)``; ``F`` clipped to 0..255
   * GIF/WebP animations: the first frame.
   * EXIF orientation is applied (``PIL.ImageOps.exif_transpose``) before any crop.
   * ``channels=1`` from colour uses Pillow's ITU-R 601-2 luma (``convert("L")``); ``channels=3`` from grey
@@ -28,8 +28,8 @@ import numpy as np
 from PIL import Image, ImageOps
 
 TRANSFORMS = ("center-crop", "pad", "stretch")
-IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".jpe", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".ppm",
-                              ".pgm", ".pbm", ".pnm"})
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".jpe", ".webp", ".bmp", ".gif", ".tif", ".tiff",
+                              ".ppm", ".pgm", ".pbm", ".pnm"})
 GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
 _ALPHA_MODES = frozenset({"LA", "La", "RGBA", "RGBa", "PA"})
 _EXIF_ORIENTATION = 0x0112
@@ -57,7 +57,8 @@ def to_channels(img: Image.Image, channels: int) -> Image.Image:
         img = Image.fromarray(((np.clip(v, 0, 65535) * 255 + 32767) // 65535).astype(np.uint8), "L")
         mode = "L"
     elif mode == "F":
-        img = Image.fromarray(np.rint(np.clip(np.asarray(img, dtype=np.float32), 0, 255)).astype(np.uint8), "L")
+        v = np.rint(np.clip(np.asarray(img, dtype=np.float32), 0, 255))
+        img = Image.fromarray(v.astype(np.uint8), "L")
         mode = "L"
     if (mode == "P" and "transparency" in img.info) or mode in _ALPHA_MODES:
         rgba = img.convert("RGBA")
@@ -86,7 +87,8 @@ def base_side(width: int, height: int, transform: str) -> int:
     return max(width, height) if transform == "pad" else min(width, height)
 
 
-def fit(img: Image.Image, resolution: int, transform: str, crop: tuple[int, int, int, int] | None = None) -> np.ndarray:
+def fit(img: Image.Image, resolution: int, transform: str,
+        crop: tuple[int, int, int, int] | None = None) -> np.ndarray:
     """Crop/pad/stretch to a square, resize with Lanczos to ``resolution``; returns uint8 [C, res, res]."""
     box = crop or square_box(img.width, img.height, transform)
     if box[0] < 0 or box[1] < 0 or box[2] > img.width or box[3] > img.height:

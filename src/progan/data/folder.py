@@ -29,7 +29,7 @@ class FolderReader:
 
 
 def list_images(root: Path) -> tuple[list[str], int]:
-    """Sorted relative paths of image files below ``root`` (hidden entries skipped), and the count of other files."""
+    """Sorted relative paths of image files below ``root`` (hidden entries skipped), and how many others."""
     found: list[str] = []
     ignored = 0
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
@@ -48,8 +48,9 @@ def list_images(root: Path) -> tuple[list[str], int]:
 def open_folder(root: Path) -> FileSource:
     refs, ignored = list_images(root)
     if not refs:
-        raise DataError(f"no images found in {root} (looked recursively for png, jpg, webp, bmp, gif, tif files)")
+        raise DataError(f"no images found in {root} "
+                        "(looked recursively for png, jpg, webp, bmp, gif, tif files)")
     labels, class_names = folder_labels(refs)
-    desc = f"image folder {root} ({len(refs)} files" + (f", {len(class_names)} classes)" if class_names else ")")
+    desc = f"image folder {root} ({len(refs)} files{f', {len(class_names)} classes' if class_names else ''})"
     return FileSource(kind="folder", path=root, description=desc, reader=FolderReader(root), refs=refs,
                       names=refs, labels=labels, class_names=class_names, ignored=ignored)

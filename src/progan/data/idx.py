@@ -78,7 +78,8 @@ def open_idx(folder: Path, split: str) -> ArraySource:
     files = find_idx_files(folder)
     chosen = [files[k] for k in _SPLIT_PREFIX[split] if k in files]
     if not chosen:
-        raise DataError(f"no {split} images in idx folder {folder} (found: {', '.join(sorted(files)) or 'none'})")
+        found = ", ".join(sorted(files)) or "none"
+        raise DataError(f"no {split} images in idx folder {folder} (found: {found})")
     images, labels = [], []
     for f in chosen:
         img = read_idx(f, 3)

@@ -41,7 +41,7 @@ def _splitmix64(x: np.ndarray) -> np.ndarray:
 
 
 def mirror_flags(seed: int, positions: np.ndarray) -> np.ndarray:
-    """Whether global sample ``positions`` are flipped: a fair coin per position, fixed by (seed, position)."""
+    """Whether global sample ``positions`` are flipped: a fair coin per position fixed by (seed, position)."""
     key = _splitmix64(np.array([seed], dtype=np.uint64))[0]
     return (_splitmix64(positions.astype(np.uint64) ^ key) >> np.uint64(63)).astype(bool)
 
@@ -51,7 +51,7 @@ def epoch_permutation(seed: int, epoch: int, n: int) -> np.ndarray:
 
 
 def to_float(batch: np.ndarray, alpha: float = 1.0) -> np.ndarray:
-    """uint8 NCHW -> float32 in [-1, 1]; with ``alpha < 1`` also the fade lerp(nearest_up(box2x2(x)), x, alpha).
+    """uint8 NCHW -> float32 in [-1, 1]; with ``alpha < 1`` also the fade lerp(up(box2x2(x)), x, alpha).
 
     The fade is evaluated as ``x*alpha*s + up(S)*(1-alpha)*s/4 - 1`` (s = 2/255, S = 2x2 sums of the uint8
     pixels), which is the TF release's ``FadeLOD`` up to float32 rounding but touches the full-size array
@@ -77,7 +77,7 @@ def to_float(batch: np.ndarray, alpha: float = 1.0) -> np.ndarray:
 
 
 def to_float_torch(batch: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
-    """:func:`to_float` on a uint8 tensor with torch ops, for accelerators (the uint8 batch crosses the bus)."""
+    """:func:`to_float` on a uint8 tensor with torch ops, for accelerators (only uint8 crosses the bus)."""
     x = batch.to(torch.float32).mul_(float(_SCALE)).sub_(1.0)
     if alpha < 1.0:
         low = torch.nn.functional.avg_pool2d(x, 2)
@@ -88,7 +88,8 @@ def to_float_torch(batch: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
 class Loader:
     """Endless, seeded, resumable, rank-sharded minibatches of a prepared :class:`Dataset`."""
 
-    def __init__(self, ds: Dataset, *, seed: int = 0, mirror: bool = False, rank: int = 0, world_size: int = 1) -> None:
+    def __init__(self, ds: Dataset, *, seed: int = 0, mirror: bool = False, rank: int = 0,
+                 world_size: int = 1) -> None:
         if world_size < 1 or not 0 <= rank < world_size:
             raise UserError(f"loader rank {rank} is not in 0..world_size-1 (world_size {world_size})")
         if not 0 <= seed < 2**63:
@@ -120,7 +121,8 @@ class Loader:
         return out
 
     # --- batches -----------------------------------------------------------------------------------
-    def next_uint8(self, batch_size: int, resolution: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    def next_uint8(self, batch_size: int,
+                   resolution: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
         """This rank's slice of the next global batch as uint8 NCHW (mirrored), labels, and positions."""
         if batch_size < 1 or batch_size % self.world_size:
             raise UserError(f"minibatch {batch_size} must be a positive multiple of the number of processes "
@@ -163,8 +165,8 @@ class Loader:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         n = len(self.ds)
         if int(state.get("num_images", n)) != n:
-            raise UserError(f"the saved loader position is for a data set of {state['num_images']} images, this one "
-                            f"has {n}; resume with the same data set")
+            raise UserError(f"the saved loader position is for a data set of {state['num_images']} images, "
+                            f"this one has {n}; resume with the same data set")
         self.seed = int(state.get("seed", self.seed))
         self.images_seen = int(state["epoch"]) * n + int(state["cursor"])
         self._perms.clear()

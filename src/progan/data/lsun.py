@@ -18,7 +18,8 @@ def _lmdb() -> Any:
     try:
         import lmdb
     except ImportError:
-        raise DataError("reading LSUN needs the lmdb package: pip install 'progan[lsun]' (or pip install lmdb)") from None
+        raise DataError("reading LSUN needs the lmdb package: pip install 'progan[lsun]' "
+                        "(or pip install lmdb)") from None
     return lmdb
 
 

@@ -1,4 +1,4 @@
-"""Human-facing views of a prepared data set: the ``progan dataset info`` text and ``grid`` image selection."""
+"""Human-facing views of a prepared data set: ``progan dataset info`` text and ``grid`` image selection."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def describe(ds: Dataset) -> str:
     rows = [
         ("path", str(ds.path)),
         ("images", str(len(ds))),
-        ("resolution", f"{ds.resolution}x{ds.resolution}, {ds.channels} channel{'s' if ds.channels > 1 else ''}"),
+        ("resolution", f"{ds.resolution}x{ds.resolution}, {ds.channels} channel" + "s" * (ds.channels > 1)),
         ("levels", " ".join(str(r) for r in ds.resolutions)),
         ("classes", classes),
         ("source", (m.get("source") or {}).get("description", "?")),
@@ -42,7 +42,7 @@ def grid_selection(ds: Dataset, cols: int, rows: int | None, seed: int) -> tuple
         out = np.full((ds.num_classes, cols), -1, np.int64)
         for c in range(ds.num_classes):
             members = np.flatnonzero(lab == c)
-            pick = rng.choice(members, size=min(cols, len(members)), replace=False) if len(members) else members
+            pick = rng.choice(members, size=min(cols, len(members)), replace=False) if len(members) else []
             out[c, :len(pick)] = pick
         return out.ravel(), ds.num_classes
     rows = rows or cols
@@ -50,7 +50,8 @@ def grid_selection(ds: Dataset, cols: int, rows: int | None, seed: int) -> tuple
     return rng.choice(len(ds), size=count, replace=False), -(-count // cols)
 
 
-def grid_images(ds: Dataset, resolution: int, cols: int, rows: int | None = None, seed: int = 0) -> np.ndarray:
+def grid_images(ds: Dataset, resolution: int, cols: int, rows: int | None = None,
+                seed: int = 0) -> np.ndarray:
     """uint8 [rows*cols, C, res, res] for the grid (blank cells black)."""
     idx, nrows = grid_selection(ds, cols, rows, seed)
     level = ds.images(resolution)

@@ -50,7 +50,8 @@ def decode_chunk(job: DecodeJob, refs: Sequence[Any], rows: np.ndarray) -> Chunk
     with job.reader as reader:
         for i, ref in enumerate(refs):
             try:
-                out[i], grey[i] = decode(reader.read(ref), job.resolution, job.channels, job.transform, job.crop)
+                data = reader.read(ref)
+                out[i], grey[i] = decode(data, job.resolution, job.channels, job.transform, job.crop)
             except Exception as e:  # any failure of one file is that file's problem: report, go on
                 errors.append((int(rows[i]), error_text(e)))
     return rows, out, errors, grey
@@ -82,7 +83,7 @@ def run_chunks(fn: Callable[..., Any], tasks: Iterable[tuple[Any, ...]], workers
         for task in tasks:
             on_result(fn(*task))
         return
-    # fork starts fast; the children run only numpy/Pillow code, so an initialised torch in the parent is harmless.
+    # fork starts fast; the children run only numpy/Pillow code, so a torch set up in the parent is harmless.
     ctx = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         pending: set[Future[Any]] = set()

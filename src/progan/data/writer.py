@@ -61,7 +61,7 @@ def level_resolutions(resolution: int) -> list[int]:
 
 
 def box_pyramid(full: np.ndarray) -> list[np.ndarray]:
-    """uint8 [n, C, R, R] -> the lower levels [R/2, ..., 4] as uint8, equal to the TF release's float32 arithmetic.
+    """uint8 [n, C, R, R] -> the lower levels [R/2, ..., 4] as uint8, equal to the TF release's float32 math.
 
     Done in integers: block sums S_k over 2^k x 2^k pixels (exact), then round-half-to-even of S_k / 4^k,
     which is what ``np.rint`` of the (exact) float32 mean gives.
@@ -70,7 +70,7 @@ def box_pyramid(full: np.ndarray) -> list[np.ndarray]:
     n, c, r, _ = full.shape
     if r <= 4:
         return []
-    pairs = full.view(np.uint16)  # two neighbouring pixels per element; their sum does not depend on byte order
+    pairs = full.view(np.uint16)  # two neighbouring pixels per element; their sum ignores byte order
     s = (pairs & np.uint16(0xFF)) + (pairs >> np.uint16(8))
     s = s[:, :, 0::2] + s[:, :, 1::2]
     out, k = [], 1
@@ -113,14 +113,15 @@ def _alive(pid: str) -> bool:
 
 
 def check_outdir(outdir: Path, force: bool) -> None:
-    """Refuse a file, or a non-empty folder unless ``force`` (leftover ``.partial-*`` folders do not count)."""
+    """Refuse a file, or a non-empty folder unless ``force`` (leftover ``.partial-*`` folders don't count)."""
     if outdir.exists() and not outdir.is_dir():
         raise DataError(f"output {outdir} exists and is not a folder")
     if outdir.is_dir() and not force:
         entries = [e for e in os.listdir(outdir) if not e.startswith(".partial-")]
         if entries:
             what = "a prepared data set" if META_FILE in entries else "not empty"
-            raise DataError(f"output folder {outdir} is {what}; pass --force to replace it or choose a new folder")
+            raise DataError(f"output folder {outdir} is {what}; pass --force to replace it "
+                            "or choose a new folder")
 
 
 class NpyFile:
@@ -165,7 +166,7 @@ class NpyFile:
 
 
 def npy_header(shape: tuple[int, ...], length: int | None = None) -> bytes:
-    """A version-1.0 ``.npy`` header for C-order uint8 ``shape``, space-padded to ``length`` bytes if given."""
+    """A version-1.0 ``.npy`` header for C-order uint8 ``shape``, space-padded to ``length`` bytes if given"""
     buf = io.BytesIO()
     np.lib.format.write_array_header_1_0(buf, {"descr": "|u1", "fortran_order": False, "shape": shape})
     header = buf.getvalue()
@@ -242,22 +243,24 @@ class DatasetWriter:
     def commit(self, *, keep: np.ndarray | None, labels: np.ndarray | None, class_names: list[str],
                skipped: list[tuple[str, str]], meta: dict[str, Any], grey: bool = False,
                progress: bool = False) -> Path:
-        """Drop skipped rows, build every level in one pass (hashing as it goes), write labels/skipped/metadata,
-        and move it all into OUTDIR. ``grey``: the RGB rows are grey (R = G = B); store one channel."""
+        """Drop skipped rows, build every level in one pass (hashing as it goes), write labels, skipped.txt
+        and metadata, and move it all into OUTDIR. ``grey``: the RGB rows are grey (R = G = B), keep one.
+        """
         kept = np.flatnonzero(keep) if keep is not None else np.arange(self.num_rows)
         if labels is not None and keep is not None:
             labels = labels[keep]
         n = len(kept)
         if n == 0:
-            raise DataError("no image could be read from the source; see skipped files above or use --strict to "
-                            "stop at the first bad file")
+            raise DataError("no image could be read from the source; "
+                            "use --strict to stop at the first bad file and see why")
         resolutions = level_resolutions(self.resolution)
         # The decoded file becomes the full level: compacted in place (row j <- kept[j] >= j, in increasing j,
         # never overwrites a row still to be read), so the largest level is written only once.
         full, compact = self.full, n < self.num_rows
         if grey:
             self.channels = 1
-            out_full = NpyFile(self.tmp / level_file(self.resolution), (n, 1, self.resolution, self.resolution))
+            res = self.resolution
+            out_full = NpyFile(self.tmp / level_file(res), (n, 1, res, res))
             full_header = out_full.header
         else:
             out_full, full_header = full, npy_header((n,) + full.shape[1:], len(full.header))

@@ -46,6 +46,6 @@ def open_zip(path: Path) -> FileSource:
     if not refs:
         raise DataError(f"no images found in zip archive {path}")
     labels, class_names = folder_labels(refs)
-    desc = f"zip archive {path} ({len(refs)} files" + (f", {len(class_names)} classes)" if class_names else ")")
+    desc = f"zip archive {path} ({len(refs)} files{f', {len(class_names)} classes' if class_names else ''})"
     return FileSource(kind="zip", path=path, description=desc, reader=ZipReader(path), refs=refs, names=refs,
                       labels=labels, class_names=class_names, ignored=len(visible) - len(refs))
