@@ -1,4 +1,4 @@
-"""progan prepare SOURCE OUTDIR: multi-resolution training set from images, zip, MNIST, CIFAR, LSUN, CelebA."""
+"""progan prepare SOURCE OUTDIR: multi-resolution training set from images, zip, MNIST, CIFAR, LSUN, CelebA"""
 
 from __future__ import annotations
 
