@@ -59,3 +59,9 @@ def check_pair(a: ImageSource, b: ImageSource, metric: str) -> None:
     if (a.channels, a.resolution) != (b.channels, b.resolution):
         raise UserError(f"{metric}: image shapes differ: {a.channels}x{a.resolution}x{a.resolution} "
                         f"vs {b.channels}x{b.resolution}x{b.resolution}")
+
+
+def cache_batch(source: ImageSource, pixels: int = 1 << 20) -> int:
+    """Images per batch so that one batch holds about ``pixels`` values: filter passes then stay in cache,
+    several times faster on CPU than batches of hundreds of large images."""
+    return max(2, pixels // (source.channels * source.resolution * source.resolution))

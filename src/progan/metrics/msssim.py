@@ -18,7 +18,8 @@ import torch
 import torch.nn.functional as F
 
 from progan.errors import UserError
-from progan.metrics._images import as_image_source
+from progan.metrics._filters import fir
+from progan.metrics._images import as_image_source, cache_batch
 
 WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 WINDOW = 11
@@ -41,19 +42,15 @@ def gaussian_window(size: int, sigma: float) -> np.ndarray:
     return g / g.sum()
 
 
-def _filter_valid(x: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
-    n, c, h, w = x.shape
-    k = taps.numel()
-    y = F.conv2d(x.reshape(n * c, 1, h, w), taps.view(1, 1, 1, k))
-    y = F.conv2d(y, taps.view(1, 1, k, 1))
-    return y.view(n, c, y.shape[-2], y.shape[-1])
+def _filter_valid(x: torch.Tensor, taps: list[float]) -> torch.Tensor:
+    return fir(fir(x, taps, 3), taps, 2)
 
 
 def _ssim_cs(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-pair mean SSIM and contrast-structure at one scale (means over C, H, W)."""
     size = min(WINDOW, x.shape[-2], x.shape[-1])
     sigma = size * SIGMA / WINDOW
-    taps = torch.from_numpy(gaussian_window(size, sigma)).to(device=x.device, dtype=x.dtype)
+    taps = gaussian_window(size, sigma).tolist()
     xc, yc = x - 127.5, y - 127.5
     c = x.shape[1]
     f = _filter_valid(torch.cat([xc, yc, xc * xc, yc * yc, xc * yc], dim=1), taps)
@@ -88,7 +85,7 @@ def ms_ssim(
     images: "np.ndarray | torch.Tensor",
     *,
     device: "str | torch.device | None" = None,
-    batch_size: int = 256,
+    batch_size: int | None = None,
 ) -> float:
     """Mean MS-SSIM over consecutive pairs (0-1, 2-3, ...) of uint8 [N, C, H, H] images; lower = more variety.
 
@@ -102,7 +99,7 @@ def ms_ssim(
                         f"{len(WEIGHTS)} scales, got {src.resolution}x{src.resolution}")
     dev = torch.device(device) if device is not None else torch.device("cpu")
     n = len(src) // 2 * 2
-    step = max(2, batch_size // 2 * 2)
+    step = max(2, (batch_size or cache_batch(src)) // 2 * 2)
     total = 0.0
     for start in range(0, n, step):
         b = src.batch(start, min(n, start + step), dev)

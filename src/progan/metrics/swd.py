@@ -10,8 +10,9 @@ Departures, all documented: gray images are not copied three times but projected
 three channel blocks of each direction, which is the same number (the tiled channels are identical);
 images smaller than 16x16 (early in progressive training) give a single level at their own resolution,
 with the largest odd neighbourhood <= 7 that fits. Memory: every projection of one level of both sets
-must exist at once for sorting, i.e. about 2 x N x 128 x 147 x 4 bytes (2.4 GB at N = 16,384); images
-are converted and filtered in batches and the pyramid is rebuilt per level so nothing else grows with N.
+must exist at once for sorting, i.e. about 2 x N x 128 x 147 x 4 bytes (2.4 GB at N = 16,384), plus the
+next Gaussian level of both sets in float32 (0.8 GB per set at 16,384 x 128x128); images are read and
+filtered in small batches, so nothing else grows with N.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ import torch
 import torch.nn.functional as F
 
 from progan.errors import UserError
-from progan.metrics._images import ImageSource, as_image_source, check_pair
+from progan.metrics._filters import fir
+from progan.metrics._images import ImageSource, as_image_source, cache_batch, check_pair
 
 PATCH_SIZE = 7
 PATCHES_PER_IMAGE = 128
@@ -47,23 +49,10 @@ def _taps(scale: float) -> list[float]:
     return [t * scale / 16.0 for t in _BINOMIAL]
 
 
-def _fir(x: torch.Tensor, taps: list[float], dim: int, stride: int) -> torch.Tensor:
-    """'valid' 1-D FIR along ``dim`` as a sum of shifted slices: much faster on CPU than a 1-channel conv2d."""
-    out_len = (x.shape[dim] - len(taps)) // stride + 1
-    acc = None
-    for k, t in enumerate(taps):
-        sl = x.narrow(dim, k, (out_len - 1) * stride + 1)
-        if stride > 1:
-            sl = sl[:, :, ::stride, :] if dim == 2 else sl[:, :, :, ::stride]
-        acc = sl * t if acc is None else acc.add_(sl, alpha=t)
-    assert acc is not None
-    return acc
-
-
 def _separable(x: torch.Tensor, taps: list[float], stride: int) -> torch.Tensor:
     """Reflect-101 padded 5x5 separable filter, optionally keeping every ``stride``-th pixel."""
     y = F.pad(x, (2, 2, 2, 2), mode="reflect")  # torch 'reflect' = cv2 BORDER_REFLECT_101
-    return _fir(_fir(y, taps, 3, stride), taps, 2, stride)
+    return fir(fir(y, taps, 3, stride), taps, 2, stride)
 
 
 def pyr_down(x: torch.Tensor) -> torch.Tensor:
@@ -110,46 +99,61 @@ def _patch_size(resolution: int) -> int:
 
 
 def _level_descriptors(
-    source: ImageSource,
-    level: int,
-    num_levels: int,
-    centres: torch.Tensor,   # [N, P, 2] int64 (y, x) on CPU
+    source: ImageSource,       # uint8 images (level 0) or the float Gaussian level G_i of every image
+    last: bool,
+    centres: torch.Tensor,     # [N, P, 2] int64 (y, x) on CPU
     patch: int,
     device: torch.device,
     batch_size: int,
-) -> torch.Tensor:
-    """Descriptors [N*P, C*patch*patch] of one pyramid level, layout (channel, y, x) as the reference."""
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Descriptors [N*P, C*patch*patch] of level i = G_i - pyrUp(G_{i+1}) (layout channel, y, x as the
+    reference), and G_{i+1} of every image for the next level (None at the last level)."""
     n = len(source)
     c = source.channels
     p = centres.shape[1]
     out = torch.empty(n * p, c * patch * patch, dtype=torch.float32, device=device)
+    nxt = None if last else torch.empty(n, c, source.resolution // 2, source.resolution // 2, device=device)
     off = torch.arange(patch, device=device) - patch // 2
     for start in range(0, n, batch_size):
-        x = source.batch(start, min(n, start + batch_size), device).float()
-        lev = laplacian_pyramid(x, level + 2)[level] if level < num_levels - 1 else _residual(x, level)
-        b = lev.shape[0]
+        g = source.batch(start, min(n, start + batch_size), device).float()
+        if nxt is None:
+            lev = g
+        else:
+            down = pyr_down(g)
+            nxt[start : start + len(g)] = down
+            lev = g - pyr_up(down)
+        b, _, h, w = lev.shape
         cen = centres[start : start + b].to(device)
-        yy = cen[:, :, 0].view(b, p, 1, 1) + off.view(1, 1, patch, 1)
-        xx = cen[:, :, 1].view(b, p, 1, 1) + off.view(1, 1, 1, patch)
-        bi = torch.arange(b, device=device).view(b, 1, 1, 1)
-        pts = lev.permute(0, 2, 3, 1)[bi, yy, xx]  # [b, P, patch, patch, C]
-        out[start * p : (start + b) * p] = pts.permute(0, 1, 4, 2, 3).reshape(b * p, -1)
-    return out
+        # flat index of (image, patch, channel, dy, dx) in the contiguous level: one gather
+        img = torch.arange(b, device=device).view(b, 1, 1, 1, 1)
+        ch = torch.arange(c, device=device).view(1, 1, c, 1, 1)
+        yy = cen[:, :, 0].view(b, p, 1, 1, 1) + off.view(1, 1, 1, patch, 1)
+        xx = cen[:, :, 1].view(b, p, 1, 1, 1) + off.view(1, 1, 1, 1, patch)
+        idx = ((img * c + ch) * h + yy) * w + xx
+        out[start * p : (start + b) * p] = lev.contiguous().view(-1)[idx.view(-1)].view(b * p, -1)
+    return out, nxt
 
 
-def _residual(x: torch.Tensor, level: int) -> torch.Tensor:
-    for _ in range(level):
-        x = pyr_down(x)
-    return x
+def _normalise_(desc: torch.Tensor, channels: int, chunk: int = 4096) -> None:
+    """Per-channel mean/std over all descriptors and pixels (np.std, ddof=0) of one set, in place.
 
-
-def _normalise_(desc: torch.Tensor, channels: int) -> None:
-    """Per-channel mean/std over all descriptors and pixels (np.std, ddof=0) of one set, in place."""
-    v = desc.view(desc.shape[0], channels, -1)
-    var, mean = torch.var_mean(v, dim=(0, 2), correction=0, keepdim=True)  # Welford: accurate in float32
-    if not bool((var > 0).all()):
+    Two passes with float64 column sums over cache-sized row blocks: the mean must be exact to ~1e-7,
+    since an offset shifts every projection of the set and SWD is a mean of small differences.
+    """
+    m, dim = desc.shape
+    count = m * (dim // channels)
+    col = torch.zeros(dim, dtype=torch.float64, device=desc.device)
+    for i in range(0, m, chunk):
+        col += desc[i : i + chunk].sum(0, dtype=torch.float64)
+    mean = col.view(channels, -1).sum(1) / count
+    mean_col = mean.repeat_interleave(dim // channels).float()
+    col.zero_()
+    for i in range(0, m, chunk):
+        col += (desc[i : i + chunk] - mean_col).square_().sum(0, dtype=torch.float64)
+    std = (col.view(channels, -1).sum(1) / count).sqrt()
+    if not bool((std > 0).all()):
         raise UserError("SWD: a set of images is constant in some channel (zero variance); cannot normalise")
-    v.sub_(mean).div_(var.sqrt())
+    desc.sub_(mean_col).div_(std.repeat_interleave(dim // channels).float())
 
 
 def _sort_rows_(arr: np.ndarray) -> np.ndarray:
@@ -170,7 +174,8 @@ def _projected_w1_sum(a: torch.Tensor, b: torch.Tensor, w: torch.Tensor) -> floa
         wn = w.numpy()
         pa = _sort_rows_(wn @ a.numpy().T)  # [k, M] with contiguous rows
         pb = _sort_rows_(wn @ b.numpy().T)
-        return float(np.abs(np.subtract(pa, pb, out=pa), out=pa).sum(dtype=np.float64))
+        np.abs(np.subtract(pa, pb, out=pa), out=pa)
+        return float(pa.sum(axis=1).sum(dtype=np.float64))  # pairwise float32 per row: ~1e-7 relative
     pa = torch.mm(w, a.T).sort(dim=1).values
     pb = torch.mm(w, b.T).sort(dim=1).values
     return float(pa.sub_(pb).abs_().sum(dtype=torch.float64))
@@ -205,14 +210,15 @@ def sliced_wasserstein(
     *,
     seed: int = 0,
     device: "str | torch.device | None" = None,
-    batch_size: int = 256,
+    batch_size: int | None = None,
     max_bytes: int = 512 << 20,
 ) -> dict[str, float]:
     """SWD x1e3 per pyramid level (keys '128', '64', ..., '16') and their average ('avg').
 
     Karras et al. 2018; the reference protocol is described in the module docstring. ``reals`` and
     ``fakes`` are uint8 [N, C, H, W] arrays or tensors (memory-mapped arrays are read in batches) with
-    the same N, C (1 or 3) and square H = W. ``max_bytes`` bounds the projection buffers.
+    the same N, C (1 or 3) and square H = W. ``batch_size`` images are filtered at a time (default: about
+    1M pixels, so the filter passes run in cache); ``max_bytes`` bounds the projection buffers.
     """
     a = as_image_source(reals, "reals")
     b = as_image_source(fakes, "fakes")
@@ -222,20 +228,24 @@ def sliced_wasserstein(
     if a.resolution < 3:
         raise UserError(f"SWD needs images of at least 3x3 pixels, got {a.resolution}x{a.resolution}")
     dev = torch.device(device) if device is not None else torch.device("cpu")
+    batch_size = batch_size or cache_batch(a)
     resolutions = pyramid_resolutions(a.resolution)
     n = len(a)
     gen = torch.Generator().manual_seed(int(seed))
     tile_gray = a.channels == 1
     out: dict[str, float] = {}
+    sources = [a, b]
     for level, res in enumerate(resolutions):
         patch = _patch_size(res)
         lo, hi = patch // 2, res - patch // 2  # centres so that the whole neighbourhood fits
         descs = []
-        for src in (a, b):
+        for i, src in enumerate(sources):
             centres = torch.randint(lo, hi, (n, PATCHES_PER_IMAGE, 2), generator=gen)
-            d = _level_descriptors(src, level, len(resolutions), centres, patch, dev, batch_size)
+            d, nxt = _level_descriptors(src, level == len(resolutions) - 1, centres, patch, dev, batch_size)
             _normalise_(d, src.channels)
             descs.append(d)
+            if nxt is not None:
+                sources[i] = ImageSource(nxt)
         out[str(res)] = _sliced_distance(descs[0], descs[1], gen, tile_gray, max_bytes) * 1e3
         del descs
     out["avg"] = float(np.mean([out[str(r)] for r in resolutions]))
