@@ -171,6 +171,27 @@ class RunConfig:
 
 
 @dataclass
+class ComputeConfig:
+    """How the step is computed; none of these change what is learned beyond float rounding."""
+
+    precision: str = "fp32"              # "fp32" | "bf16" | "fp16" (autocast; GP and reductions in fp32)
+    batch_per_device: int = 0            # micro-batch for gradient accumulation (0: the whole per-rank batch)
+    channels_last: bool = False          # NHWC memory format (faster convolutions on recent GPUs)
+    compile: bool = False                # torch.compile G and D, falling back to eager if it fails
+    dist_timeout_s: int = 1800           # a rank silent this long stops the whole job
+    threads: int = 0                     # CPU threads for torch (0: torch's default); small nets run best on 1
+
+    PRECISIONS = ("fp32", "bf16", "fp16")
+
+    def validate(self) -> None:
+        _check(self.precision in self.PRECISIONS,
+               f"precision must be one of {', '.join(self.PRECISIONS)}, got {self.precision!r}")
+        _check(self.batch_per_device >= 0, "batch_per_device must be >= 0 (0: no accumulation)")
+        _check(self.dist_timeout_s >= 1, "dist_timeout_s must be >= 1")
+        _check(self.threads >= 0, "threads must be >= 0 (0: torch's default)")
+
+
+@dataclass
 class TrainConfig:
     """Everything a training run needs; saved as ``training_options.json`` in the run folder."""
 
@@ -180,6 +201,7 @@ class TrainConfig:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    compute: ComputeConfig = field(default_factory=ComputeConfig)
 
     def validate(self) -> None:
         self.network.validate()
@@ -187,3 +209,4 @@ class TrainConfig:
         self.schedule.validate(self.network.resolution)
         self.optim.validate()
         self.run.validate()
+        self.compute.validate()

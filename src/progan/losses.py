@@ -61,12 +61,16 @@ def gradient_penalty(
 
 
 def _gradient_penalty(
-    D: DFn, reals: Tensor, fakes: Tensor, labels: Tensor | None, gamma: float, generator: torch.Generator | None
+    D: DFn, reals: Tensor, fakes: Tensor, labels: Tensor | None, gamma: float, generator: torch.Generator | None,
+    mix: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     # Fakes from an autocast G are half precision: mix (and differentiate) in the wider dtype.
     dtype = torch.promote_types(reals.dtype, fakes.dtype)
-    u = torch.rand((reals.shape[0],) + (1,) * (reals.dim() - 1), device=reals.device, dtype=dtype,
-                   generator=generator)
+    shape = (reals.shape[0],) + (1,) * (reals.dim() - 1)
+    if mix is not None:
+        u = mix.to(dtype).reshape(shape)
+    else:
+        u = torch.rand(shape, device=reals.device, dtype=dtype, generator=generator)
     mixed = torch.lerp(reals.detach().to(dtype), fakes.detach().to(dtype), u).requires_grad_(True)
     norms = _input_grad_norms(_run_d(D, mixed, labels)[0], mixed)
     return (norms - gamma).square() / gamma**2, norms
@@ -86,6 +90,7 @@ def d_loss(
     labels: Tensor | None,
     *,
     generator: torch.Generator | None = None,   # for the gradient-penalty mixing factors
+    mix: Tensor | None = None,                  # or the factors themselves, [N] (drawn by the caller)
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """Discriminator loss (scalar, float32) and its logged terms. ``fakes`` are detached here.
 
@@ -109,7 +114,7 @@ def d_loss(
     if cfg.kind == "wgan-gp":
         per_sample = fake - real
         if cfg.gp_lambda > 0:
-            gp, norms = _gradient_penalty(D, reals, fakes, labels, cfg.gp_gamma, generator)
+            gp, norms = _gradient_penalty(D, reals, fakes, labels, cfg.gp_gamma, generator, mix)
             per_sample = per_sample + cfg.gp_lambda * gp
             logs["loss/gp"], logs["gp/grad_norm"] = gp.mean(), norms.mean()
         if cfg.drift > 0:

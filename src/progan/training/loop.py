@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from progan.config import TrainConfig
 from progan.config_io import to_dict
-from progan.data import Loader, default_dataset_dir, open_dataset
+from progan.data import Loader, default_dataset_dir, open_dataset, resolve_data
 from progan.images import make_grid, save_image, to_uint8
 from progan.networks import Discriminator, Generator
 from progan.training import checkpoint as ckpt_io
@@ -38,7 +38,8 @@ from progan.training.plot import plot_stats
 from progan.training.rundir import create_run_dir, resolve_resume, write_json
 from progan.training.schedule import Phase, phase_at
 from progan.training.stats import Collector
-from progan.training.steps import d_step, g_step
+from progan.training import distributed as dist_utils
+from progan.training.steps import StepContext, d_step, g_step
 
 log = logging.getLogger("progan.train")
 
@@ -47,14 +48,19 @@ class TrainingError(RuntimeError):
     """Training cannot go on (e.g. too many non-finite steps); the last checkpoint is intact."""
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """``auto`` -> CUDA when present; under torchrun each rank takes the GPU of its local rank."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        from progan.errors import UserError
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            from progan.errors import UserError
 
-        raise UserError("--device cuda: no CUDA device is available here; use --device cpu")
+            raise UserError("--device cuda: no CUDA device is available here; use --device cpu")
+        if device.index is None:
+            device = torch.device("cuda", local_rank % torch.cuda.device_count())
+        torch.cuda.set_device(device)
     return device
 
 
@@ -75,33 +81,42 @@ class _Trainer:
     def __init__(self, cfg: TrainConfig, *, progress: bool) -> None:
         self.cfg = cfg
         self.show_progress = progress
-        self.device = resolve_device(cfg.run.device)
+        self.world = dist_utils.world_from_env()
+        if cfg.compute.threads:
+            torch.set_num_threads(cfg.compute.threads)
+        self.device = resolve_device(cfg.run.device, self.world.local_rank)
+        dist_utils.init_process_group(self.world, self.device, cfg.compute.dist_timeout_s)
         resume_ckpt = None
         if cfg.run.resume:
             resume_ckpt = ckpt_io.read_checkpoint(resolve_resume(cfg.run.resume, cfg.run.outdir))
-        data_dir = Path(cfg.run.data) if cfg.run.data else default_dataset_dir()
+        data_dir = resolve_data(cfg.run.data) if cfg.run.data else default_dataset_dir()
         self.ds = open_dataset(data_dir)
         cfg.run.data = str(data_dir)
         self._fit_network_to_data()
         cfg.validate()
 
-        if resume_ckpt is not None:
-            self.run_dir = resume_ckpt.path.parent
-        else:
-            self.run_dir = create_run_dir(cfg.run.outdir, f"{cfg.preset}-{data_dir.name}")
-        write_json(self.run_dir / "training_options.json", to_dict(cfg))
-        self._setup_logging()
+        self.run_dir = self._make_run_dir(resume_ckpt, data_dir)
+        self._log_handler: logging.Handler | None = None
+        if self.world.is_main:
+            write_json(self.run_dir / "training_options.json", to_dict(cfg))
+            self._setup_logging()
 
         seed = cfg.run.seed
         torch.manual_seed(seed)
         self.gen = torch.Generator(device=self.device).manual_seed(seed)
         self.G = Generator(cfg.network).to(self.device)
         self.D = Discriminator(cfg.network).to(self.device)
+        if cfg.compute.channels_last:
+            self.G = self.G.to(memory_format=torch.channels_last)
+            self.D = self.D.to(memory_format=torch.channels_last)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        self.G_run, self.D_run = self._maybe_compile(self.G), self._maybe_compile(self.D)
+        self.ctx = StepContext(self.device, cfg.compute.precision, self._micro_batch(), self.world)
         betas = (cfg.optim.beta1, cfg.optim.beta2)
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=cfg.schedule.lr_base, betas=betas, eps=cfg.optim.eps)
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=cfg.schedule.lr_base, betas=betas, eps=cfg.optim.eps)
-        self.loader = Loader(self.ds, seed=seed, mirror=cfg.run.mirror)
+        self.loader = Loader(self.ds, seed=seed, mirror=cfg.run.mirror, rank=self.world.rank,
+                             world_size=self.world.world_size)
         self.labels_all = (
             torch.as_tensor(self.ds.labels, device=self.device)
             if cfg.network.num_classes > 0 and self.ds.labels is not None else None
@@ -111,9 +126,31 @@ class _Trainer:
         if resume_ckpt is not None:
             self._restore(resume_ckpt)
         self.grid_z, self.grid_labels = self._grid_latents()
-        self.stats = Collector(self.run_dir)
+        self.stats = Collector(self.run_dir if self.world.is_main else None)
 
     # -- setup -------------------------------------------------------------------------------------
+    def _make_run_dir(self, resume_ckpt: ckpt_io.Checkpoint | None, data_dir: Path) -> Path:
+        if resume_ckpt is not None:
+            return resume_ckpt.path.parent
+        name = [""]
+        if self.world.is_main:
+            name[0] = str(create_run_dir(self.cfg.run.outdir, f"{self.cfg.preset}-{data_dir.name}"))
+        if self.world.distributed:
+            torch.distributed.broadcast_object_list(name, src=0)
+        return Path(name[0])
+
+    def _micro_batch(self) -> int:
+        return self.cfg.compute.batch_per_device
+
+    def _maybe_compile(self, module: torch.nn.Module) -> torch.nn.Module:
+        if not self.cfg.compute.compile:
+            return module
+        try:
+            return torch.compile(module)  # type: ignore[return-value]
+        except Exception as e:  # torch.compile is optional: an unsupported platform falls back to eager
+            log.warning("torch.compile unavailable (%s); running eagerly", str(e).splitlines()[0])
+            return module
+
     def _fit_network_to_data(self) -> None:
         net = self.cfg.network
         if net.resolution != self.ds.resolution or net.channels != self.ds.channels:
@@ -206,14 +243,26 @@ class _Trainer:
             g["lr"] = ph.d_lr
         self.G.lod = self.D.lod = self.G_ema.lod = ph.lod
 
+    def _local(self, x: torch.Tensor) -> torch.Tensor:
+        # Everything random is drawn for the global batch and sliced, so that the union over ranks is
+        # what a single process draws: N processes train exactly like one, and resume with any N.
+        b = x.shape[0] // self.world.world_size
+        return x[self.world.rank * b:(self.world.rank + 1) * b]
+
     def _random_labels(self, n: int) -> torch.Tensor | None:
         if self.labels_all is None:
             return None
         idx = torch.randint(len(self.labels_all), (n,), generator=self.gen, device=self.device)
-        return self.labels_all[idx]
+        return self._local(self.labels_all[idx])
 
     def _latents(self, n: int) -> torch.Tensor:
-        return torch.randn(n, self.cfg.network.latent_size, generator=self.gen, device=self.device)
+        z = torch.randn(n, self.cfg.network.latent_size, generator=self.gen, device=self.device)
+        return self._local(z)
+
+    def _mix(self, n: int) -> torch.Tensor | None:
+        if self.cfg.loss.kind != "wgan-gp" or self.cfg.loss.gp_lambda == 0:
+            return None
+        return self._local(torch.rand(n, 1, 1, 1, generator=self.gen, device=self.device))
 
     def iteration(self, ph: Phase) -> None:
         cfg, st = self.cfg, self.state
@@ -223,10 +272,14 @@ class _Trainer:
             reals, labels = self.loader.next(ph.minibatch, ph.resolution, alpha=ph.alpha, device=self.device)
             if self.labels_all is None:
                 labels = None
-            ok &= d_step(self.G, self.D, self.opt_D, cfg.loss, reals, labels, self._latents(ph.minibatch), self.stats)
+            if cfg.compute.channels_last:
+                reals = reals.contiguous(memory_format=torch.channels_last)
+            z, mix = self._latents(ph.minibatch), self._mix(ph.minibatch)
+            ok &= d_step(self.G_run, self.D_run, self.opt_D, cfg.loss, reals, labels, z, self.stats, self.ctx, mix)
             st.nimg += ph.minibatch
-        ok &= g_step(self.G, self.D, self.opt_G, cfg.loss, self._latents(ph.minibatch),
-                     self._random_labels(ph.minibatch), self.stats)
+        z = self._latents(ph.minibatch)
+        ok &= g_step(self.G_run, self.D_run, self.opt_G, cfg.loss, z, self._random_labels(ph.minibatch),
+                     self.stats, self.ctx)
         # G changes only in its own step, so d_steps EMA updates with the same G equal one with beta**d_steps.
         beta = cfg.optim.ema_beta ** cfg.optim.d_steps if st.nimg / 1000 >= cfg.optim.ema_start_kimg else 0.0
         update_ema(self.G_ema, self.G, beta)
@@ -293,11 +346,22 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
 
     Resumes when ``cfg.run.resume`` is set ("latest", a run folder or a snapshot file).
     """
+    threads = torch.get_num_threads()
+    try:
+        return _train(cfg, progress=progress)
+    finally:
+        torch.set_num_threads(threads)  # the setting is process-wide; callers keep theirs
+
+
+def _train(cfg: TrainConfig, *, progress: bool) -> Path:
     t = _Trainer(cfg, progress=progress)
+    main = t.world.is_main
+    progress = progress and main
     st = t.state
     log.info("run folder %s; %d images of %dx%d; %s on %s", t.run_dir, len(t.ds), t.ds.resolution,
              t.ds.resolution, cfg.preset, t.device)
-    t.save_reals()
+    if main:
+        t.save_reals()
     bar = tqdm(total=round(t.total_nimg / 1000, 3), initial=round(st.nimg / 1000, 3), unit="kimg",
                disable=not progress, dynamic_ncols=True,
                bar_format="{l_bar}{bar}| {n:.2f}/{total:.2f} kimg [{elapsed}<{remaining}{postfix}]")
@@ -323,7 +387,7 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
                 "skipped_steps": st.skipped, "mem_peak_gb": _peak_memory_gb(t.device),
             }
             snapshot = st.tick % cfg.run.snap == 0 or done
-            if cfg.run.metrics and ((cfg.run.metrics_every and st.tick % cfg.run.metrics_every == 0)
+            if main and cfg.run.metrics and ((cfg.run.metrics_every and st.tick % cfg.run.metrics_every == 0)
                                     or (not cfg.run.metrics_every and snapshot)):
                 row.update(t.run_metrics())
             row = t.stats.tick(row, step=st.nimg)
@@ -332,13 +396,14 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
                     f"mb {ph.minibatch:<4d} {row['img_per_sec']:7.1f} img/s  D {row.get('loss/D', float('nan')):+.3f} "
                     f"G {row.get('loss/G', float('nan')):+.3f}"
                     + "".join(f"  {k[7:]} {v:.4g}" for k, v in row.items() if k.startswith("metric/")))
-            log.info(line)
+            if main:
+                log.info(line)
             if progress:
                 bar.write(line)
             st.tick_start_nimg = st.nimg
-            if st.tick % cfg.run.image_snap == 0 or done:
+            if main and (st.tick % cfg.run.image_snap == 0 or done):
                 t.save_fakes()
-            if snapshot:
+            if main and snapshot:
                 t.save_snapshot()
                 plot_stats(t.run_dir / "stats.jsonl", t.run_dir / "plot.png")
             tick_start_time = time.perf_counter()
@@ -346,9 +411,11 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
     finally:
         bar.close()
         t.stats.close()
-        log.removeHandler(t._log_handler)
-        t._log_handler.close()
-    log.info("done: %s", t.run_dir)
+        if t._log_handler is not None:
+            log.info("stopped at kimg %.3f: %s", st.nimg / 1000, t.run_dir)
+            log.removeHandler(t._log_handler)
+            t._log_handler.close()
+        dist_utils.shutdown()
     return t.run_dir
 
 

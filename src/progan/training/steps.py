@@ -1,15 +1,27 @@
-"""One D step and one G step, with the TF release's skipping of non-finite updates."""
+"""One D step and one G step: micro-batch accumulation, mixed precision, gradient all-reduce,
+and the TF release's skipping of non-finite updates.
+
+Every step computes the loss as a mean over the per-rank batch; with ``k`` micro-batches each
+micro-loss is weighted by its share, so the accumulated gradient equals the full batch's (the
+minibatch-stddev groups are contiguous, so each micro-batch holds whole groups). Averaging
+over ranks then gives the gradient of the global batch.
+"""
 
 from __future__ import annotations
 
-from typing import Iterable
+import contextlib
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator
 
 import torch
 from torch import nn
 
 from progan import losses
 from progan.config import LossConfig
+from progan.training.distributed import World, sync_grads
 from progan.training.stats import Collector
+
+_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def grads_finite(params: Iterable[nn.Parameter]) -> bool:
@@ -21,12 +33,54 @@ def grads_finite(params: Iterable[nn.Parameter]) -> bool:
     return bool(torch.isfinite(torch.stack(norms)).all())
 
 
-def _apply(opt: torch.optim.Optimizer, module: nn.Module) -> bool:
-    if grads_finite(module.parameters()):
-        opt.step()
-        return True
-    opt.zero_grad(set_to_none=True)
-    return False
+@dataclass
+class StepContext:
+    """How steps are computed on this rank: precision, micro-batches, the world to average over."""
+
+    device: torch.device
+    precision: str = "fp32"
+    micro_batch: int = 0
+    world: World = field(default_factory=World)
+    scalers: dict[str, torch.amp.GradScaler] = field(default_factory=dict)
+    g_regularizer: Callable[[nn.Module], torch.Tensor] | None = None   # e.g. BigGAN's orthogonal regularisation
+
+    def __post_init__(self) -> None:
+        if self.precision == "fp16":
+            # Dynamic loss scaling: fp16 gradients underflow without it.
+            self.scalers = {k: torch.amp.GradScaler(self.device.type) for k in ("G", "D")}
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        dtype = _DTYPES[self.precision]
+        if dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    def slices(self, n: int) -> Iterator[slice]:
+        step = self.micro_batch if 0 < self.micro_batch < n else n
+        for start in range(0, n, step):
+            yield slice(start, min(start + step, n))
+
+    def backward(self, loss: torch.Tensor, which: str) -> None:
+        scaler = self.scalers.get(which)
+        (scaler.scale(loss) if scaler is not None else loss).backward()
+
+    def apply(self, opt: torch.optim.Optimizer, module: nn.Module, which: str) -> bool:
+        """Average gradients over ranks, then step unless they are not finite; True if the step was taken."""
+        sync_grads(module.parameters(), self.world)
+        scaler = self.scalers.get(which)
+        if scaler is not None:
+            scale = scaler.get_scale()
+            scaler.step(opt)  # skips by itself on inf/NaN, and lowers the scale
+            scaler.update()
+            return scaler.get_scale() >= scale
+        if grads_finite(module.parameters()):
+            opt.step()
+            return True
+        return False
+
+
+def _part(x: torch.Tensor | None, sl: slice) -> torch.Tensor | None:
+    return None if x is None else x[sl]
 
 
 def d_step(
@@ -38,16 +92,26 @@ def d_step(
     labels: torch.Tensor | None,
     z: torch.Tensor,
     stats: Collector,
+    ctx: StepContext,
+    mix: torch.Tensor | None = None,
 ) -> bool:
-    """Update D on one real minibatch and fakes made for the same labels (as the TF release); False if skipped."""
-    with torch.no_grad():
-        fakes = G(z, labels)
-    loss, terms = losses.d_loss(loss_cfg, D, reals, fakes, labels)
+    """Update D on one real minibatch and fakes made for the same labels (as the TF release); False if skipped.
+
+    ``mix`` are the gradient penalty's interpolation factors, drawn by the caller so that they do not
+    depend on how the batch is split over ranks and micro-batches.
+    """
+    n = reals.shape[0]
     opt_D.zero_grad(set_to_none=True)
-    loss.backward()
-    for name, value in terms.items():
-        stats.report(name, value)
-    return _apply(opt_D, D)
+    for sl in ctx.slices(n):
+        lab = _part(labels, sl)
+        with ctx.autocast():
+            with torch.no_grad():
+                fakes = G(z[sl], lab)
+            loss, terms = losses.d_loss(loss_cfg, D, reals[sl], fakes, lab, mix=_part(mix, sl))
+        ctx.backward(loss * ((sl.stop - sl.start) / n), "D")
+        for name, value in terms.items():
+            stats.report(name, value)
+    return ctx.apply(opt_D, D, "D")
 
 
 def g_step(
@@ -58,16 +122,24 @@ def g_step(
     z: torch.Tensor,
     labels: torch.Tensor | None,
     stats: Collector,
+    ctx: StepContext,
 ) -> bool:
     """Update G through a frozen D (no weight gradients for D are computed); False if skipped."""
+    n = z.shape[0]
+    opt_G.zero_grad(set_to_none=True)
     D.requires_grad_(False)
     try:
-        fakes = G(z, labels)
-        loss, terms = losses.g_loss(loss_cfg, D, fakes, labels)
-        opt_G.zero_grad(set_to_none=True)
-        loss.backward()
+        for sl in ctx.slices(n):
+            with ctx.autocast():
+                fakes = G(z[sl], _part(labels, sl))
+                loss, terms = losses.g_loss(loss_cfg, D, fakes, _part(labels, sl))
+            ctx.backward(loss * ((sl.stop - sl.start) / n), "G")
+            for name, value in terms.items():
+                stats.report(name, value)
     finally:
         D.requires_grad_(True)
-    for name, value in terms.items():
-        stats.report(name, value)
-    return _apply(opt_G, G)
+    if ctx.g_regularizer is not None:
+        reg = ctx.g_regularizer(G)
+        ctx.backward(reg, "G")
+        stats.report("loss/G_reg", reg)
+    return ctx.apply(opt_G, G, "G")

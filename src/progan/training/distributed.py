@@ -1,0 +1,100 @@
+"""Multi-process training on ``torch.distributed`` (torchrun or ``progan train --gpus N``).
+
+Gradients are averaged by an explicit all-reduce after each backward rather than
+by wrapping the networks in DistributedDataParallel: the gradient penalty's double
+backward and the freezing of D during the G step then need no special care (the
+approach of stylegan3's training loop). gloo on CPU, NCCL on CUDA.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import socket
+from dataclasses import dataclass
+from typing import Iterable
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class World:
+    """This process's place in the job."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def world_from_env() -> World:
+    """The world torchrun (or our own launcher) describes in RANK / WORLD_SIZE / LOCAL_RANK."""
+    return World(
+        rank=int(os.environ.get("RANK", "0")),
+        world_size=int(os.environ.get("WORLD_SIZE", "1")),
+        local_rank=int(os.environ.get("LOCAL_RANK", "0")),
+    )
+
+
+def init_process_group(world: World, device: torch.device, timeout_s: int) -> None:
+    """Join the process group once (no-op for a single process)."""
+    if not world.distributed or dist.is_initialized():
+        return
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    dist.init_process_group(backend=backend, rank=world.rank, world_size=world.world_size,
+                            timeout=datetime.timedelta(seconds=timeout_s))
+
+
+def shutdown() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def all_reduce_mean_(grads: list[torch.Tensor], world: World) -> None:
+    """Average gradients over ranks in one flat all-reduce."""
+    if not world.distributed or not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= world.world_size
+    for g, piece in zip(grads, flat.split([g.numel() for g in grads])):
+        g.copy_(piece.view_as(g))
+
+
+def sync_grads(params: Iterable[torch.nn.Parameter], world: World) -> None:
+    """All-reduce the gradients of ``params``; parameters without gradient get zeros so every rank sends the same."""
+    if not world.distributed:
+        return
+    params = [p for p in params if p.requires_grad]
+    for p in params:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+    all_reduce_mean_([p.grad for p in params], world)
+
+
+def all_ranks_true(flag: bool, world: World, device: torch.device) -> bool:
+    """Logical AND over ranks (used for 'did every rank finish its step')."""
+    if not world.distributed:
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MIN)
+    return bool(t.item() > 0)
+
+
+def barrier() -> None:
+    if dist.is_initialized():
+        dist.barrier()
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
