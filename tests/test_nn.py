@@ -105,15 +105,15 @@ def _group_std(values: list[float], eps: float = 1e-8) -> float:
 
 
 def test_minibatch_stddev_known_batch() -> None:
-    # 4 samples x 2 channels x 1 pixel, groups of 2: sample i is in group i % 2 (TF reshape order).
+    # 4 samples x 2 channels x 1 pixel, groups of 2: sample i is in group i // 2 (consecutive samples).
     x = torch.tensor([[0.0, 1.0], [2.0, 3.0], [4.0, 7.0], [6.0, 13.0]]).view(4, 2, 1, 1)
     y = minibatch_stddev(x, group_size=2)
     assert y.shape == (4, 3, 1, 1)
     torch.testing.assert_close(y[:, :2], x)
-    g0 = (_group_std([0, 4]) + _group_std([1, 7])) / 2     # = (2 + 3) / 2
-    g1 = (_group_std([2, 6]) + _group_std([3, 13])) / 2    # = (2 + 5) / 2
-    torch.testing.assert_close(y[:, 2].flatten(), torch.tensor([g0, g1, g0, g1]))
-    assert g0 == pytest.approx(2.5) and g1 == pytest.approx(3.5)
+    g0 = (_group_std([0, 2]) + _group_std([1, 3])) / 2     # = (1 + 1) / 2
+    g1 = (_group_std([4, 6]) + _group_std([7, 13])) / 2    # = (1 + 3) / 2
+    torch.testing.assert_close(y[:, 2].flatten(), torch.tensor([g0, g0, g1, g1]))
+    assert g0 == pytest.approx(1.0) and g1 == pytest.approx(2.0)
 
     # group_size larger than the batch: one group of the whole batch (min(G, N) as TF).
     whole = minibatch_stddev(x, group_size=8)[:, 2].flatten()
@@ -129,13 +129,21 @@ def test_minibatch_stddev_matches_loop_formula_with_feature_slices() -> None:
     assert y.shape == (n, c + nf, h, w)
     groups = n // g
     for i in range(n):
-        members = [j for j in range(n) if j % groups == i % groups]
+        members = [j for j in range(n) if j // g == i // g]
         for f in range(nf):
             chans = range(f * c // nf, (f + 1) * c // nf)
             stds = [_group_std([x[j, ch, p, q].item() for j in members]) for ch in chans
                     for p in range(h) for q in range(w)]
             assert torch.all(y[i, c + f] == y[i, c + f, 0, 0])
             assert y[i, c + f, 0, 0].item() == pytest.approx(sum(stds) / len(stds), rel=1e-12)
+
+
+def test_minibatch_stddev_groups_survive_splitting_the_batch() -> None:
+    # What makes micro-batch accumulation and multi-process training equal one big batch.
+    x = torch.randn(16, 3, 4, 4, dtype=torch.float64)
+    whole = minibatch_stddev(x, group_size=4)
+    parts = torch.cat([minibatch_stddev(p, group_size=4) for p in x.split(8)])
+    torch.testing.assert_close(whole, parts, rtol=0, atol=0)
 
 
 def test_minibatch_stddev_rejects_indivisible_batch() -> None:
