@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import make_idx_folder  # type: ignore[import-not-found]
+from data_builders import make_idx_folder  # type: ignore[import-not-found]
 from progan.cli import main
 
 

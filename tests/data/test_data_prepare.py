@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import make_cifar10, make_cifar100_tar, make_idx_folder  # type: ignore[import-not-found]
+from data_builders import make_cifar10, make_cifar100_tar, make_idx_folder  # type: ignore[import-not-found]
 from progan.data import open_dataset, prepare
 from progan.data.build import luma
 from progan.data.writer import level_file
