@@ -219,3 +219,16 @@ def test_networks_run_under_bfloat16_autocast() -> None:
         scores, _ = D(x, lod=0.5)
     assert x.dtype == scores.dtype == torch.bfloat16
     assert torch.isfinite(x.float()).all() and torch.isfinite(scores.float()).all()
+
+
+@pytest.mark.slow
+def test_discriminator_double_backward_is_exact() -> None:
+    # The gradient penalty differentiates D's input gradient; the in-place activations must keep
+    # first and second derivatives exact (checked against finite differences in float64).
+    torch.manual_seed(7)
+    D = Discriminator(NetworkConfig(resolution=8, channels=1, latent_size=8, fmap_base=16, fmap_max=4,
+                                    mbstd_group_size=2)).double()
+    x = torch.randn(2, 1, 8, 8, dtype=torch.float64, requires_grad=True)
+    f = lambda img: D(img, lod=0.4)[0]  # noqa: E731
+    assert torch.autograd.gradcheck(f, (x,), fast_mode=True)
+    assert torch.autograd.gradgradcheck(f, (x,), fast_mode=True)
