@@ -1,0 +1,84 @@
+"""The sampling commands through ``progan.cli.main``: results on disk, and one-line errors with exit 2."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from progan.cli import main
+from progan.sampling.video import read_video
+
+
+def _run(argv: list[str]) -> None:
+    main(argv)
+
+
+def _fails(argv: list[str], capsys: pytest.CaptureFixture[str], match: str) -> str:
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 2, err
+    lines = [line for line in err.splitlines() if line.startswith("progan")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert match in lines[0], lines[0]
+    return lines[0]
+
+
+def test_generate_cli(uncond_ckpt: Path, tmp_path: Path) -> None:
+    _run(["generate", "--network", str(uncond_ckpt.parent), "--seeds", "0-5", "--outdir", str(tmp_path / "g"),
+          "--grid", "3x2", "--device", "cpu"])
+    assert np.asarray(Image.open(tmp_path / "g" / "grid000.png")).shape == (32, 48, 3)
+
+
+def test_interpolate_and_training_video_cli(uncond_ckpt: Path, tmp_path: Path) -> None:
+    _run(["interpolate", "--network", str(uncond_ckpt), "--out", str(tmp_path / "i.mp4"), "--frames", "7",
+          "--seeds", "1,2", "--fps", "7"])
+    assert read_video(tmp_path / "i.mp4").shape == (7, 16, 16, 3)
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["generate", "--network", "{missing}", "--seeds", "0", "--outdir", "{tmp}/o"], "does not exist"),
+    (["generate", "--network", "{foreign}", "--seeds", "0", "--outdir", "{tmp}/o"], "not a"),
+    (["generate", "--network", "{ckpt}", "--seeds", "0-x", "--outdir", "{tmp}/o"], "bad seeds"),
+    (["generate", "--network", "{ckpt}", "--seeds", "-3", "--outdir", "{tmp}/o"], "seeds"),
+    (["generate", "--network", "{ckpt}", "--seeds", "0", "--outdir", "{tmp}/o", "--grid", "4"], "bad grid"),
+    (["generate", "--network", "{ckpt}", "--seeds", "0", "--outdir", "{tmp}/o", "--class", "1"], "unconditional"),
+    (["generate", "--network", "{cond}", "--seeds", "0", "--outdir", "{tmp}/o", "--class", "3"], "out of range"),
+    (["generate", "--network", "{ckpt}", "--seeds", "0", "--outdir", "{ro}/o"], "not writable"),
+    (["generate", "--network", "{ckpt}", "--seeds", "0", "--outdir", "{tmp}/file/o"], "cannot create"),
+    (["generate", "--network", "{ckpt}", "--seeds", "0", "--outdir", "{tmp}/o", "--device", "cuda:x"], "device"),
+    (["interpolate", "--network", "{ckpt}", "--out", "{tmp}/v.avi"], ".mp4 or .gif"),
+    (["interpolate", "--network", "{ckpt}", "--out", "{tmp}/none/v.mp4"], "does not exist"),
+    (["interpolate", "--network", "{ckpt}", "--out", "{ro}/v.mp4"], "not writable"),
+    (["interpolate", "--network", "{ckpt}", "--out", "{tmp}/file/v.mp4"], "does not exist"),
+    (["interpolate", "--network", "{ckpt}", "--out", "{tmp}/v.mp4", "--seeds", "3"], "at least 2"),
+    (["interpolate", "--network", "{cond}", "--out", "{tmp}/v.mp4"], "pass --class"),
+    (["interpolate", "--network", "{ckpt}", "--out", "{tmp}/v.mp4", "--mode", "spin"], "mode"),
+    (["training-video", "{tmp}", "--out", "{tmp}/t.mp4"], "no fakes"),
+    (["training-video", "{tmp}/nope", "--out", "{tmp}/t.mp4"], "does not exist"),
+    (["arithmetic", "--network", "{ckpt}", "--base", "0", "--plus", "1", "--out", "{tmp}/a.txt"], ".png"),
+    (["arithmetic", "--network", "{ckpt}", "--base", "0", "--plus", "1,", "--out", "{tmp}/a.png"], "seeds"),
+    (["arithmetic", "--network", "{ckpt}", "--base", "0", "--out", "{tmp}/a.png"], "--plus"),
+])
+def test_cli_errors_are_one_line_exit_2(argv: list[str], match: str, uncond_ckpt: Path, cond_ckpt: Path,
+                                        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    foreign = tmp_path / "foreign.safetensors"
+    foreign.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    os.chmod(ro, 0o555)
+    if "{ro}" in " ".join(argv) and os.access(ro, os.W_OK):
+        pytest.skip("running as root: permissions are not enforced")
+    (tmp_path / "file").write_text("x")
+    subs = {"{missing}": str(tmp_path / "missing.safetensors"), "{foreign}": str(foreign), "{ckpt}": str(uncond_ckpt),
+            "{cond}": str(cond_ckpt), "{tmp}": str(tmp_path), "{ro}": str(ro)}
+    filled = []
+    for a in argv:
+        for k, v in subs.items():
+            a = a.replace(k, v)
+        filled.append(a)
+    _fails(filled, capsys, match)
