@@ -21,7 +21,7 @@ from torch import Tensor
 
 from progan.config import LossConfig
 
-DFn = Callable[[Tensor, "Tensor | None"], "tuple[Tensor, Tensor | None]"]
+DFn = Callable[[Tensor, Tensor | None], tuple[Tensor, Tensor | None]]
 """``D(images, labels) -> (scores [N], label logits [N, K] or None)``."""
 
 LOSS_KINDS: tuple[str, ...] = LossConfig.KINDS
