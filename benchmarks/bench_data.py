@@ -35,7 +35,8 @@ def _make_jpegs(args: tuple[Path, int, int, int]) -> int:
     folder, start, stop, size = args
     for i in range(start, stop):
         rng = np.random.default_rng(i)
-        base = Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).resize((size, size), Image.BICUBIC)
+        noise = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
+        base = Image.fromarray(noise).resize((size, size), Image.BICUBIC)
         arr = np.asarray(base).astype(np.int16) + rng.integers(-12, 13, (size, size, 3), dtype=np.int16)
         Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8)).save(folder / f"{i:06d}.jpg", quality=90)
     return stop - start
@@ -95,8 +96,10 @@ def main() -> None:
     rows: list[dict[str, object]] = []
 
     def add(name: str, value: float, unit: str, target: str, ok: bool, note: str = "") -> None:
-        rows.append({"name": name, "value": round(value, 2), "unit": unit, "target": target, "ok": ok, "note": note})
-        print(f"{name:<48} {value:>12,.1f} {unit:<6} {target:<14} {'ok' if ok else 'MISSED'} {note}", flush=True)
+        rows.append({"name": name, "value": round(value, 2), "unit": unit, "target": target, "ok": ok,
+                     "note": note})
+        verdict = "ok" if ok else "MISSED"
+        print(f"{name:<48} {value:>12,.1f} {unit:<6} {target:<14} {verdict} {note}", flush=True)
 
     print(f"{'measurement':<48} {'value':>12} {'unit':<6} {'target':<14}")
     try:
@@ -105,7 +108,8 @@ def main() -> None:
             dt, fm_path = timed(prepare, FASHION, work / "fm-all", split="all", force=True, progress=False,
                                 workers=args.workers)
             fm = open_dataset(fm_path)
-            add("prepare Fashion-MNIST all 70k (idx -> 32x32)", dt, "s", "< 20 s", dt < 20, f"{len(fm)} images")
+            add("prepare Fashion-MNIST all 70k (idx -> 32x32)", dt, "s", "< 20 s", dt < 20,
+                f"{len(fm)} images")
         else:
             print("Fashion-MNIST missing: apt-get install dataset-fashion-mnist (rows skipped)")
 
@@ -113,13 +117,16 @@ def main() -> None:
         if not jpeg_dir.exists() or len(os.listdir(jpeg_dir)) != args.jpegs:
             t0 = time.perf_counter()
             make_jpeg_folder(jpeg_dir, args.jpegs)
-            print(f"(generated {args.jpegs} JPEGs 256x256 in {time.perf_counter() - t0:.1f} s, not timed)", flush=True)
-        dt, _ = timed(prepare, jpeg_dir, work / "j64", resolution=64, force=True, progress=False, workers=args.workers)
+            took = time.perf_counter() - t0
+            print(f"(generated {args.jpegs} JPEGs 256x256 in {took:.1f} s, not timed)", flush=True)
+        dt, _ = timed(prepare, jpeg_dir, work / "j64", resolution=64, force=True, progress=False,
+                      workers=args.workers)
         add(f"prepare {args.jpegs} JPEGs 256x256 -> 64x64", args.jpegs / dt, "img/s", ">= 400 img/s",
             args.jpegs / dt >= 400, f"{dt:.1f} s")
         dt, j256 = timed(prepare, jpeg_dir, work / "j256", resolution=256, force=True, progress=False,
                          workers=args.workers)
-        add(f"prepare {args.jpegs} JPEGs 256x256 -> 256x256", args.jpegs / dt, "img/s", "(info)", True, f"{dt:.1f} s")
+        add(f"prepare {args.jpegs} JPEGs 256x256 -> 256x256", args.jpegs / dt, "img/s", "(info)", True,
+            f"{dt:.1f} s")
         ds256 = open_dataset(j256)
 
         cases = []
@@ -130,14 +137,16 @@ def main() -> None:
             rate = loader_rate(ds, batch, res, alpha, mirror)
             base = gather_rate(ds, batch, res)
             target = 100_000 if res == 32 else 5_000
-            add(f"loader {res}x{res}x{ds.channels} batch {batch} alpha {alpha} mirror {int(mirror)}", rate, "img/s",
-                f">= {target:,} img/s", rate >= target, f"{rate / base:.2f}x of a bare uint8 gather")
+            name = f"loader {res}x{res}x{ds.channels} batch {batch} alpha {alpha} mirror {int(mirror)}"
+            add(name, rate, "img/s", f">= {target:,} img/s", rate >= target,
+                f"{rate / base:.2f}x of a bare uint8 gather")
         # On a GPU the float conversion and fade run on the device; the CPU's share is the uint8 batch.
         for batch in (8, 32):
             loader = Loader(ds256, seed=0, mirror=True)
             rate = _best_rate(lambda: loader.next_uint8(batch, 256), batch)
-            add(f"loader 256x256x3 batch {batch} uint8 (CPU part of a GPU run)", rate, "img/s", ">= 5,000 img/s",
-                rate >= 5000, f"{rate / gather_rate(ds256, batch, 256):.2f}x of a bare uint8 gather")
+            base = gather_rate(ds256, batch, 256)
+            add(f"loader 256x256x3 batch {batch} uint8 (CPU part of a GPU run)", rate, "img/s",
+                ">= 5,000 img/s", rate >= 5000, f"{rate / base:.2f}x of a bare uint8 gather")
     finally:
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)

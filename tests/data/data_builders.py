@@ -42,7 +42,8 @@ def make_idx_folder(root: Path, n_train: int = 20, n_test: int = 7, seed: int = 
 def cifar_batch(n: int, seed: int, label_key: str = "labels", classes: int = 10) -> dict:
     rng = np.random.default_rng(seed)
     return {"batch_label": "test batch", "data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
-            label_key: [int(v) for v in rng.integers(0, classes, n)], "filenames": [f"f{i}.png" for i in range(n)]}
+            label_key: [int(v) for v in rng.integers(0, classes, n)],
+            "filenames": [f"f{i}.png" for i in range(n)]}
 
 
 def make_cifar10(root: Path, per_batch: int = 4) -> dict:
@@ -52,14 +53,17 @@ def make_cifar10(root: Path, per_batch: int = 4) -> dict:
     for i, name in enumerate([f"data_batch_{k}" for k in range(1, 6)] + ["test_batch"]):
         batches[name] = cifar_batch(per_batch, i)
         (d / name).write_bytes(pickle.dumps(batches[name], protocol=2))
-    meta = {"label_names": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]}
+    meta = {"label_names": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
+                            "truck"]}
     (d / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
     return batches
 
 
 def make_cifar100_tar(path: Path, n: int = 6) -> dict:
-    batches = {"train": cifar_batch(n, 10, "fine_labels", 100), "test": cifar_batch(n, 11, "fine_labels", 100)}
-    meta = {"fine_label_names": [f"class{i}" for i in range(100)], "coarse_label_names": [f"c{i}" for i in range(20)]}
+    batches = {"train": cifar_batch(n, 10, "fine_labels", 100),
+               "test": cifar_batch(n, 11, "fine_labels", 100)}
+    meta = {"fine_label_names": [f"class{i}" for i in range(100)],
+            "coarse_label_names": [f"c{i}" for i in range(20)]}
     with tarfile.open(path, "w:gz") as tar:
         for name, obj in list(batches.items()) + [("meta", meta)]:
             data = pickle.dumps(obj, protocol=2)
@@ -76,7 +80,7 @@ def _png(img: Image.Image) -> bytes:
 
 
 def image_tree_files() -> dict[str, bytes]:
-    """Relative path -> file bytes: two classes, awkward modes, a truncated JPEG, a zero-byte PNG, a text file."""
+    """Relative path -> bytes: two classes, awkward modes, a truncated JPEG, a zero-byte PNG, a text file."""
     rng = np.random.default_rng(1)
     files: dict[str, bytes] = {}
     files["cats/rgb.png"] = _png(Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)))

@@ -1,4 +1,4 @@
-"""progan prepare / progan dataset info|grid through the real dispatcher: output, exit codes, one-line errors."""
+"""progan prepare / dataset info|grid through the real dispatcher: output, exit codes, one-line errors."""
 
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ def mnist(tmp_path: Path) -> Path:
 
 
 def test_prepare_info_grid(mnist: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(["prepare", str(mnist), str(tmp_path / "ds"), "--quiet", "--max-images", "20"], capsys)
+    ds = str(tmp_path / "ds")
+    code, out, err = run(["prepare", str(mnist), ds, "--quiet", "--max-images", "20"], capsys)
     assert code == 0, err
     assert "prepared 20 images at 32x32x1, 10 classes" in out
     code, out, _ = run(["dataset", "info", str(tmp_path / "ds"), "--json", "--verify"], capsys)
@@ -41,7 +42,7 @@ def test_prepare_info_grid(mnist: Path, tmp_path: Path, capsys: pytest.CaptureFi
     code, out, _ = run(["dataset", "info", str(tmp_path / "ds")], capsys)
     assert code == 0 and "32 16 8 4" in out and "10: 0, 1, 2" in out
     png = tmp_path / "grid.png"
-    code, out, err = run(["dataset", "grid", str(tmp_path / "ds"), str(png), "--cols", "3", "--resolution", "16"], capsys)
+    code, out, err = run(["dataset", "grid", ds, str(png), "--cols", "3", "--resolution", "16"], capsys)
     assert code == 0, err
     grid = np.asarray(Image.open(png))
     assert grid.shape == (10 * 64, 3 * 64)  # one row per class, 16x16 cells shown at 64 px
@@ -68,6 +69,6 @@ def test_errors_exit_2_with_one_line(args: list[str], text: str, mnist: Path, tm
 
 
 def test_subprocess_entry_point(mnist: Path, tmp_path: Path) -> None:
-    bad = subprocess.run([sys.executable, "-m", "progan", "prepare", str(mnist), str(tmp_path / "o"), "--resolution",
-                          "3"], capture_output=True, text=True)
+    argv = ["prepare", str(mnist), str(tmp_path / "o"), "--resolution", "3"]
+    bad = subprocess.run([sys.executable, "-m", "progan", *argv], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "power of two" in bad.stderr

@@ -1,4 +1,4 @@
-"""Real data: Fashion-MNIST from Debian's dataset-fashion-mnist, and the cached demo set used by progan train."""
+"""Real data: Fashion-MNIST from Debian's dataset-fashion-mnist, and the cached demo set of progan train."""
 
 from __future__ import annotations
 
@@ -30,7 +30,8 @@ def test_fashion_mnist_train_in_tf_release_order(fashion_mnist_dir: Path, tmp_pa
     assert x.shape == (64, 1, 32, 32) and float(x.min()) == -1.0
 
 
-def test_default_dataset_dir_caches(fashion_mnist_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_dataset_dir_caches(fashion_mnist_dir: Path, tmp_path: Path,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PROGAN_CACHE", str(tmp_path / "cache"))
     path = default_dataset_dir()
     assert path == tmp_path / "cache" / "datasets" / "fashion-mnist-train-32"

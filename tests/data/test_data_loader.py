@@ -68,7 +68,8 @@ def test_mirror_is_a_function_of_seed_and_position(ds: Dataset) -> None:
     for _ in range(10):
         a, _, _ = plain.next_uint8(7, 16)
         b, _, _ = mirrored.next_uint8(7, 16)
-        f = np.array([np.array_equal(bi, ai[..., ::-1]) and not np.array_equal(bi, ai) for ai, bi in zip(a, b)])
+        f = np.array([np.array_equal(bi, ai[..., ::-1]) and not np.array_equal(bi, ai)
+                      for ai, bi in zip(a, b)])
         same = np.array([np.array_equal(ai, bi) for ai, bi in zip(a, b)])
         assert np.all(f ^ same)
         flips.append(f)
@@ -130,7 +131,8 @@ def test_gather_reads_large_rows_like_the_memory_map(tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
     (tmp_path / "src").mkdir()
     for i in range(5):  # 128x128 RGB rows are 48 KiB: the pread path
-        Image.fromarray(rng.integers(0, 256, (128, 128, 3), dtype=np.uint8)).save(tmp_path / "src" / f"{i}.png")
+        pixels = rng.integers(0, 256, (128, 128, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(tmp_path / "src" / f"{i}.png")
     big = open_dataset(prepare(tmp_path / "src", tmp_path / "ds", progress=False))
     rows = np.array([3, 0, 3, 4, 1])
     for res in (128, 64, 4):
@@ -143,8 +145,8 @@ def test_accelerator_path_agrees_with_cpu_path() -> None:
 
     batch = np.random.default_rng(2).integers(0, 256, (3, 2, 8, 8), dtype=np.uint8)
     for alpha in (1.0, 0.25, 0.0):
-        np.testing.assert_allclose(to_float_torch(torch.from_numpy(batch), alpha).numpy(), to_float(batch, alpha),
-                                   atol=1e-6)
+        on_torch = to_float_torch(torch.from_numpy(batch), alpha).numpy()
+        np.testing.assert_allclose(on_torch, to_float(batch, alpha), atol=1e-6)
 
 
 def test_dataset_pickles_as_a_reference_not_as_data(ds: Dataset) -> None:

@@ -73,12 +73,14 @@ def test_pyramid_matches_tf_release_and_box_average_of_level_above(tmp_path: Pat
         level = ds.images(res).astype(np.int64)
         np.testing.assert_array_equal(level, block_mean_level(full, res))
         above = ds.images(res * 2).astype(np.float64)
-        box = (above[..., 0::2, 0::2] + above[..., 0::2, 1::2] + above[..., 1::2, 0::2] + above[..., 1::2, 1::2]) / 4
+        box = (above[..., 0::2, 0::2] + above[..., 0::2, 1::2]
+               + above[..., 1::2, 0::2] + above[..., 1::2, 1::2]) / 4
         assert np.abs(level - box).max() <= 1.0
     # the 64x64 level is the images themselves (square, already 64: no resampling), in the seeded order
     order = np.random.RandomState(123).permutation(6)
     for row, item in enumerate(order):
-        np.testing.assert_array_equal(full[row], np.asarray(Image.open(root / f"{item}.png")).transpose(2, 0, 1))
+        stored = np.asarray(Image.open(root / f"{item}.png")).transpose(2, 0, 1)
+        np.testing.assert_array_equal(full[row], stored)
 
 
 def test_image_tree_modes_labels_and_skips(image_tree: Path, tmp_path: Path) -> None:
@@ -91,7 +93,8 @@ def test_image_tree_modes_labels_and_skips(image_tree: Path, tmp_path: Path) -> 
     assert all(len(line.split("\t")[1]) > 5 for line in skipped)
 
     names = sorted(["cats/rgb.png", "cats/rgba.png", "cats/gray16.png", "cats/wide.png", "cats/truncated.jpg",
-                    "dogs/empty.png", "dogs/palette.gif", "dogs/sub/cmyk.tif", "dogs/sub/la.png", "dogs/rotated.jpg"])
+                    "dogs/empty.png", "dogs/palette.gif", "dogs/sub/cmyk.tif", "dogs/sub/la.png",
+                    "dogs/rotated.jpg"])
     order = [names[i] for i in np.random.RandomState(0).permutation(len(names))]
     kept = [n for n in order if n not in ("cats/truncated.jpg", "dogs/empty.png")]
     img = {name: ds.images(32)[row].astype(np.int64) for row, name in enumerate(kept)}
@@ -100,17 +103,20 @@ def test_image_tree_modes_labels_and_skips(image_tree: Path, tmp_path: Path) -> 
     # RGBA over white: alpha 0 -> white, 255 -> the colour, 128 -> halfway
     rgba = img["cats/rgba.png"]
     np.testing.assert_array_equal(rgba[:, :, :8], 255)
-    np.testing.assert_array_equal(rgba[:, :, 8:16], np.array([200, 0, 0])[:, None, None] + 0 * rgba[:, :, 8:16])
-    np.testing.assert_allclose(rgba[:, 0, 16], [200 * 128 / 255 + 255 * 127 / 255, 255 * 127 / 255, 255 * 127 / 255],
-                               atol=1)
+    np.testing.assert_array_equal(rgba[:, :, 8:16], np.broadcast_to(np.array([200, 0, 0])[:, None, None],
+                                                                    (3, 32, 8)))
+    over_white = 255 * 127 / 255
+    np.testing.assert_allclose(rgba[:, 0, 16], [200 * 128 / 255 + over_white, over_white, over_white], atol=1)
     # 16-bit grey scaled by 255/65535, repeated into RGB
     assert img["cats/gray16.png"][:, 0, ::8].tolist() == [[0, 100, 255, 48]] * 3
     # 48x32 centre crop = columns 8..39 exactly (no resampling needed)
     wide = np.asarray(Image.open(image_tree / "cats/wide.png")).transpose(2, 0, 1)
     np.testing.assert_array_equal(img["cats/wide.png"], wide[:, :, 8:40])
     # palette, CMYK, LA (grey 50 over white where transparent), EXIF rotation (180 degrees)
-    assert img["dogs/palette.gif"][:, 0, :4].T.tolist() == [[255, 0, 0], [0, 255, 0], [0, 0, 255], [10, 20, 30]]
-    np.testing.assert_array_equal(img["dogs/sub/cmyk.tif"], np.array([255, 0, 0])[:, None, None] + 0 * img["dogs/sub/cmyk.tif"])
+    palette = [[255, 0, 0], [0, 255, 0], [0, 0, 255], [10, 20, 30]]
+    assert img["dogs/palette.gif"][:, 0, :4].T.tolist() == palette
+    red = np.broadcast_to(np.array([255, 0, 0])[:, None, None], (3, 32, 32))
+    np.testing.assert_array_equal(img["dogs/sub/cmyk.tif"], red)
     assert img["dogs/sub/la.png"][:, 5, [0, 31]].T.tolist() == [[50, 50, 50], [255, 255, 255]]
     rot = img["dogs/rotated.jpg"].mean(axis=(0, 1))
     assert rot[:14].min() > 240 and rot[18:].max() < 15
@@ -131,11 +137,12 @@ def test_zip_equals_folder_and_transforms(image_tree: Path, image_zip: Path, tmp
     canvas.paste(wide, (0, 8))
     ref = {"pad": canvas.resize((16, 16), Image.LANCZOS), "stretch": wide.resize((16, 16), Image.LANCZOS)}
     for transform, expected in ref.items():
-        ds = open_dataset(prepare(image_tree / "cats", tmp_path / transform, resolution=16, transform=transform,
-                                  labels=False, shuffle_seed=1, progress=False))
+        ds = open_dataset(prepare(image_tree / "cats", tmp_path / transform, resolution=16,
+                                  transform=transform, labels=False, shuffle_seed=1, progress=False))
         names = sorted(["rgb.png", "rgba.png", "gray16.png", "wide.png", "truncated.jpg"])
         kept = [names[i] for i in np.random.RandomState(1).permutation(5) if names[i] != "truncated.jpg"]
-        np.testing.assert_array_equal(ds.images(16)[kept.index("wide.png")], np.asarray(expected).transpose(2, 0, 1))
+        got = ds.images(16)[kept.index("wide.png")]
+        np.testing.assert_array_equal(got, np.asarray(expected).transpose(2, 0, 1))
         assert ds.labels is None and ds.num_classes == 0
 
 
@@ -158,12 +165,13 @@ def test_grey_default_channels_and_resolution_from_smallest(tmp_path: Path) -> N
     assert pad.resolution == 64
     # with --resolution given, channels come from decoding (no header pass); a skipped file changes nothing
     (root / "broken.png").write_bytes(b"")
-    fixed = open_dataset(prepare(root, tmp_path / "fixed", resolution=8, progress=False, shuffle_seed=0), verify=True)
+    fixed = open_dataset(prepare(root, tmp_path / "fixed", resolution=8, progress=False), verify=True)
     assert (len(fixed), fixed.channels, fixed.meta["skipped"]["count"]) == (2, 1, 1)
     assert sorted(int(v) for v in fixed.images(8)[:, 0, 0, 0]) == [7, 9]
     Image.new("RGB", (16, 16), (1, 2, 3)).save(root / "c.png")
     colour = open_dataset(prepare(root, tmp_path / "colour", resolution=8, progress=False), verify=True)
-    assert colour.channels == 3 and sorted(colour.images(4)[:, :, 0, 0].tolist()) == [[1, 2, 3], [7] * 3, [9] * 3]
+    assert colour.channels == 3
+    assert sorted(colour.images(4)[:, :, 0, 0].tolist()) == [[1, 2, 3], [7] * 3, [9] * 3]
 
 
 def test_cifar10_folder_and_luma(tmp_path: Path) -> None:
@@ -184,7 +192,8 @@ def test_cifar10_folder_and_luma(tmp_path: Path) -> None:
 
 def test_cifar100_tar_gz_fine_labels(tmp_path: Path) -> None:
     batches = make_cifar100_tar(tmp_path / "cifar-100-python.tar.gz")
-    ds = open_dataset(prepare(tmp_path / "cifar-100-python.tar.gz", tmp_path / "out", split="all", progress=False))
+    tar = tmp_path / "cifar-100-python.tar.gz"
+    ds = open_dataset(prepare(tar, tmp_path / "out", split="all", progress=False))
     assert len(ds) == 12 and ds.num_classes == 100 and ds.class_names[5] == "class5"
     lab = np.concatenate([batches["train"]["fine_labels"], batches["test"]["fine_labels"]])
     np.testing.assert_array_equal(ds.labels, lab[np.random.RandomState(123).permutation(12)])
@@ -218,8 +227,8 @@ def test_lsun_lmdb(tmp_path: Path) -> None:
             txn.put(f"key{i:03d}".encode(), buf.getvalue())
         txn.put(b"key999", b"garbage")
     env.close()
-    ds = open_dataset(prepare(tmp_path / "bedroom_train_lmdb", tmp_path / "out", resolution=32, progress=False,
-                              shuffle_seed=2))
+    ds = open_dataset(prepare(tmp_path / "bedroom_train_lmdb", tmp_path / "out", resolution=32,
+                              progress=False, shuffle_seed=2))
     assert len(ds) == 3 and ds.meta["skipped"]["count"] == 1 and ds.meta["source"]["kind"] == "lsun"
     kept = [i for i in np.random.RandomState(2).permutation(4) if i != 3]
     for row, i in enumerate(kept):
