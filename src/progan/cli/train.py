@@ -30,8 +30,9 @@ def _resolve_config(preset: str, resume: str | None, outdir: str, overrides: lis
 
 
 @click.command("train", context_settings={"show_default": True})
-@click.option("--data", type=click.Path(exists=True, file_okay=False), default=None,
-              help="Prepared data set (progan prepare). Default: Debian's Fashion-MNIST, prepared once into a cache.")
+@click.option("--data", type=click.Path(exists=True), default=None,
+              help="Prepared data set (progan prepare), or a source that is prepared once into a cache. "
+                   "Default: Debian's Fashion-MNIST.")
 @click.option("--outdir", default="runs", help="Folder that receives numbered run folders.")
 @click.option("--preset", default="fashion-mnist",
               type=click.Choice(["paper-celebahq", "paper-cifar10", "paper-lsun", "celeba128", "fashion-mnist", "tiny"]),
@@ -51,15 +52,25 @@ def _resolve_config(preset: str, resume: str | None, outdir: str, overrides: lis
               help="Ticks between metric evaluations (0 = at snapshots).")
 @click.option("--set", "overrides", multiple=True, metavar="SECTION.FIELD=VALUE",
               help="Override any configuration field, e.g. --set network.fmap_max=256 --set schedule.minibatch=4:64,8:32.")
+@click.option("--gpus", type=click.IntRange(min=1), default=1,
+              help="Processes on this node (one per GPU; on CPU, gloo processes). For several nodes use torchrun.")
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default=None,
+              help="Autocast precision; the gradient penalty and loss reductions stay in fp32.")
+@click.option("--batch-per-device", type=click.IntRange(min=0), default=None,
+              help="Micro-batch for gradient accumulation when the per-rank batch does not fit (0: off).")
+@click.option("--channels-last", is_flag=True, default=None, help="NHWC memory format.")
+@click.option("--compile", "compile_", is_flag=True, default=None, help="torch.compile G and D (eager fallback).")
 @click.option("--dry-run", is_flag=True, help="Print the resolved configuration as JSON and exit.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def command(data, outdir, preset, kimg, seed, resume, snap, device, mirror, loss, metrics, metrics_every,
-            overrides, dry_run, quiet) -> None:
+            overrides, gpus, precision, batch_per_device, channels_last, compile_, dry_run, quiet) -> None:
     """Train a progressive GAN (Karras et al. 2018); one command gives a working demo run on Fashion-MNIST."""
     assignments = list(overrides)
     named = {
         "run.data": data, "run.seed": seed, "run.snap": snap, "run.device": device, "run.mirror": mirror,
         "loss.kind": loss, "run.metrics": metrics, "run.metrics_every": metrics_every, "schedule.total_kimg": kimg,
+        "compute.precision": precision, "compute.batch_per_device": batch_per_device,
+        "compute.channels_last": channels_last, "compute.compile": compile_,
     }
     assignments += [f"{key}={value}" for key, value in named.items() if value is not None]
     if resume and not dry_run:
@@ -78,11 +89,13 @@ def command(data, outdir, preset, kimg, seed, resume, snap, device, mirror, loss
 
         click.echo(json.dumps(to_dict(cfg), indent=2))
         return
+    from progan.training.launch import LaunchError, launch
     from progan.training.loop import TrainingError, train
 
+    progress = not quiet and sys.stderr.isatty()
     try:
-        run_dir = train(cfg, progress=not quiet and sys.stderr.isatty())
-    except TrainingError as e:
+        run_dir = launch(cfg, gpus, progress=progress) if gpus > 1 else train(cfg, progress=progress)
+    except (TrainingError, LaunchError) as e:
         click.echo(f"progan train: error: {e}", err=True)
         sys.exit(1)
     click.echo(f"done: {run_dir}")

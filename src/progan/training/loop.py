@@ -126,7 +126,7 @@ class _Trainer:
         if resume_ckpt is not None:
             self._restore(resume_ckpt)
         self.grid_z, self.grid_labels = self._grid_latents()
-        self.stats = Collector(self.run_dir if self.world.is_main else None)
+        self.stats = Collector(self.run_dir if self.world.is_main else None, distributed=self.world.distributed)
 
     # -- setup -------------------------------------------------------------------------------------
     def _make_run_dir(self, resume_ckpt: ckpt_io.Checkpoint | None, data_dir: Path) -> Path:

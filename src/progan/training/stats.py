@@ -17,7 +17,8 @@ import torch
 class Collector:
     """Accumulates means of reported values between ticks."""
 
-    def __init__(self, run_dir: Path | None, *, tensorboard: bool = True) -> None:
+    def __init__(self, run_dir: Path | None, *, tensorboard: bool = True, distributed: bool = False) -> None:
+        self._distributed = distributed
         self._sums: dict[str, torch.Tensor | float] = {}
         self._counts: dict[str, int] = {}
         self._jsonl = open(run_dir / "stats.jsonl", "a", encoding="utf-8") if run_dir else None
@@ -40,8 +41,21 @@ class Collector:
     def tick(self, fixed: dict[str, Any], step: int) -> dict[str, Any]:
         """Means of everything reported since the last tick, merged with ``fixed``; written out and reset."""
         row: dict[str, Any] = dict(fixed)
-        for name, total in self._sums.items():
-            row[name] = float(total) / self._counts[name]
+        names = sorted(self._sums)
+        if names:
+            sums = torch.stack([torch.as_tensor(self._sums[k], dtype=torch.float64).cpu() for k in names])
+            counts = torch.tensor([float(self._counts[k]) for k in names], dtype=torch.float64)
+            if self._distributed:
+                # Every rank reaches each tick at the same image count; the logged means cover all ranks.
+                import torch.distributed as dist
+
+                both = torch.cat([sums, counts])
+                if dist.get_backend() == "nccl":
+                    both = both.cuda()
+                dist.all_reduce(both)
+                sums, counts = both[: len(names)].cpu(), both[len(names):].cpu()
+            for name, total, count in zip(names, sums.tolist(), counts.tolist()):
+                row[name] = total / count
         self._sums.clear()
         self._counts.clear()
         if self._jsonl is not None:
