@@ -336,3 +336,16 @@ def test_failed_force_keeps_the_old_data_set(image_tree: Path, tmp_path: Path) -
     assert len(open_dataset(out, verify=True)) == 20
     assert sorted(p.name for p in out.iterdir()) == sorted(
         ["dataset.json", "labels.npy", "skipped.txt"] + [level_file(r) for r in (32, 16, 8, 4)])
+
+
+def test_symlink_loops_and_odd_names(tmp_path: Path) -> None:
+    root = tmp_path / "photos"
+    (root / "a b").mkdir(parents=True)
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(root / "a b" / "ünï cödé.png")
+    Image.new("RGB", (8, 8), (4, 5, 6)).save(root / "x.PNG")
+    (root / "a b" / "loop").symlink_to(root)  # would recurse forever if links were followed blindly
+    (root / ".hidden").mkdir()
+    Image.new("RGB", (8, 8)).save(root / ".hidden" / "skip.png")
+    ds = open_dataset(prepare(root, tmp_path / "out", progress=False))
+    assert len(ds) == 2 and ds.labels is None
+    assert sorted(ds.images(8)[:, :, 0, 0].tolist()) == [[1, 2, 3], [4, 5, 6]]

@@ -32,8 +32,16 @@ def list_images(root: Path) -> tuple[list[str], int]:
     """Sorted relative paths of image files below ``root`` (hidden entries skipped), and how many others."""
     found: list[str] = []
     ignored = 0
+    seen = {os.path.realpath(root)}
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        # symlinked folders are followed, but each real folder once: a link to a parent must not loop forever
+        keep = []
+        for d in sorted(dirnames):
+            real = os.path.realpath(os.path.join(dirpath, d))
+            if not d.startswith(".") and real not in seen:
+                seen.add(real)
+                keep.append(d)
+        dirnames[:] = keep
         rel = os.path.relpath(dirpath, root)
         for name in filenames:
             if name.startswith("."):
