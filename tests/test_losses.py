@@ -52,7 +52,7 @@ def test_gradient_penalty_on_linear_d(norm: float, gamma: float) -> None:
 
 def test_gradient_penalty_mixes_per_sample_uniform() -> None:
     # D(x) = 1/2 ||x||^2 has grad x; reals 0, fakes c * 1 -> mixed = u c, ||grad|| = u c sqrt(8).
-    D = lambda x, labels: (0.5 * x.flatten(1).square().sum(1), None)  # noqa: E731
+    D = lambda x, labels: (0.5 * x.flatten(1).square().sum(1), None)
     c = 2.0
     gp = gradient_penalty(D, torch.zeros((N,) + SHAPE), torch.full((N,) + SHAPE, c), None, 1.0,
                           generator=torch.Generator().manual_seed(7))
@@ -185,7 +185,7 @@ def test_losses_float32_under_bfloat16_autocast(kind: str) -> None:
     cfg = LossConfig(kind=kind, r1_gamma=1.0)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         fakes = G(torch.randn(4, 16), labels, lod=0.5)
-        dfn = lambda x, y: D(x, y, lod=0.5)  # noqa: E731
+        dfn = lambda x, y: D(x, y, lod=0.5)
         assert dfn(reals, labels)[0].dtype == torch.bfloat16
         dl, dlogs = d_loss(cfg, dfn, reals, fakes, labels)
         gl, glogs = g_loss(cfg, dfn, fakes, labels)

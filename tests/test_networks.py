@@ -14,9 +14,8 @@ from progan.nn import downsample2d, pixel_norm, upsample2d
 
 
 def small(**kw) -> NetworkConfig:
-    base = dict(resolution=32, channels=3, latent_size=16, fmap_base=128, fmap_max=16)
-    base.update(kw)
-    return NetworkConfig(**base)
+    base = {"resolution": 32, "channels": 3, "latent_size": 16, "fmap_base": 128, "fmap_max": 16}
+    return NetworkConfig(**(base | kw))
 
 
 def count(module: torch.nn.Module) -> int:
@@ -26,7 +25,7 @@ def count(module: torch.nn.Module) -> int:
 def tf_release_counts(cfg: NetworkConfig) -> tuple[int, int]:
     """Trainable parameters of the TF release's G_paper / D_paper (non-fused: same weight shapes)."""
     nf, c, k = cfg.nf, cfg.channels, (cfg.num_classes if cfg.conditioning == "acgan" else 0)
-    conv = lambda cin, cout, ks=3: cin * cout * ks * ks + cout   # noqa: E731
+    conv = lambda cin, cout, ks=3: cin * cout * ks * ks + cout
     top = cfg.resolution_log2
     g = (cfg.latent_size + k) * nf(1) * 16 + nf(1) + conv(nf(1), nf(1))
     g += sum(conv(nf(r - 2), nf(r - 1)) + conv(nf(r - 1), nf(r - 1)) for r in range(3, top + 1))
@@ -125,11 +124,15 @@ def test_discriminator_fade_continuity_at_both_ends() -> None:
 def test_only_active_blocks_run() -> None:
     G, D = Generator(small()), Discriminator(small())
     ran: list[str] = []
+
+    def record(tag: str):
+        return lambda module, args, out: ran.append(tag)
+
     for net in (G, D):
         for name, mod in net.named_children():
             if isinstance(mod, torch.nn.ModuleList):
                 for i, sub in enumerate(mod):
-                    sub.register_forward_hook(lambda m, a, o, tag=f"{type(net).__name__[0]}.{name}.{i}": ran.append(tag))
+                    sub.register_forward_hook(record(f"{type(net).__name__[0]}.{name}.{i}"))
     img = G(torch.randn(4, 16), lod=1.5)       # 16x16, fading in from 8x8
     assert sorted(ran) == ["G.blocks.0", "G.blocks.1", "G.blocks.2", "G.to_rgb.1", "G.to_rgb.2"]
     ran.clear()
@@ -229,6 +232,6 @@ def test_discriminator_double_backward_is_exact() -> None:
     D = Discriminator(NetworkConfig(resolution=8, channels=1, latent_size=8, fmap_base=16, fmap_max=4,
                                     mbstd_group_size=2)).double()
     x = torch.randn(2, 1, 8, 8, dtype=torch.float64, requires_grad=True)
-    f = lambda img: D(img, lod=0.4)[0]  # noqa: E731
+    f = lambda img: D(img, lod=0.4)[0]
     assert torch.autograd.gradcheck(f, (x,), fast_mode=True)
     assert torch.autograd.gradgradcheck(f, (x,), fast_mode=True)

@@ -127,7 +127,6 @@ def test_minibatch_stddev_matches_loop_formula_with_feature_slices() -> None:
     x = torch.randn(n, c, h, w, dtype=torch.float64)
     y = MinibatchStddev(group_size=g, num_features=nf)(x)
     assert y.shape == (n, c + nf, h, w)
-    groups = n // g
     for i in range(n):
         members = [j for j in range(n) if j // g == i // g]
         for f in range(nf):

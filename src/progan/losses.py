@@ -13,7 +13,7 @@ Logged values (detached, unweighted means): ``loss/D``, ``loss/G``, ``scores/rea
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F

@@ -10,12 +10,13 @@ def minibatch_stddev(x: Tensor, group_size: int, num_features: int = 1, eps: flo
     """Append ``num_features`` maps holding the mean standard deviation of a group of samples.
 
     As the TF release, a group is ``min(group_size, N)`` samples; unlike its strided assignment
-    (``i % (N // G)``), sample ``i`` belongs to group ``i // G``: consecutive samples. Minibatch order is
-    random, so the statistic is the same, but contiguous groups stay whole when a batch is split into
-    micro-batches or over ranks, so accumulation and multi-process training equal one big batch. Per group, the population std over its samples (``sqrt(var + eps)``) of every
-    feature and pixel is averaged over the channels of each of ``num_features`` channel slices and
-    over all pixels, and broadcast to a constant ``[num_features, H, W]`` block for each member.
-    Computed in at least float32 (the variance of nearly equal values loses everything in half precision).
+    (``i % (N // G)``), sample ``i`` belongs to group ``i // G``: consecutive samples. Minibatch order
+    is random, so the statistic is the same, but contiguous groups stay whole when a batch is split
+    into micro-batches or over ranks, so accumulation and multi-process training equal one big batch.
+    Per group, the population std over its samples (``sqrt(var + eps)``) of every feature and pixel
+    is averaged over the channels of each of ``num_features`` channel slices and over all pixels,
+    and broadcast to a constant ``[num_features, H, W]`` block for each member. Computed in at
+    least float32 (the variance of nearly equal values loses everything in half precision).
     """
     n, c, h, w = x.shape
     g = min(group_size, n)
