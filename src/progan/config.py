@@ -73,12 +73,13 @@ class LossConfig:
     drift: float = 0.001            # epsilon_drift * D(real)^2
     r1_gamma: float = 0.0           # optional R1 penalty on reals (0 disables)
     acgan_weight: float = 1.0       # weight of the AC-GAN label cross-entropy
+    ortho_reg: float = 0.0          # BigGAN's off-diagonal orthogonal regularisation of G (1e-4 there; 0 off)
 
     KINDS = ("wgan-gp", "minimax", "non-saturating", "lsgan", "hinge")
 
     def validate(self) -> None:
         _check(self.kind in self.KINDS, f"loss must be one of {', '.join(self.KINDS)}, got {self.kind!r}")
-        for name in ("gp_lambda", "drift", "r1_gamma", "acgan_weight"):
+        for name in ("gp_lambda", "drift", "r1_gamma", "acgan_weight", "ortho_reg"):
             _check(getattr(self, name) >= 0, f"{name} must be >= 0, got {getattr(self, name)}")
         _check(self.gp_gamma > 0, f"gp_gamma must be > 0, got {self.gp_gamma}")
 

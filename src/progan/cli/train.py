@@ -9,6 +9,7 @@ import click
 
 from progan.config import TrainConfig
 from progan.errors import UserError
+from progan.presets import PRESETS
 
 
 def _resolve_config(preset: str, resume: str | None, outdir: str, overrides: list[str]) -> TrainConfig:
@@ -35,7 +36,7 @@ def _resolve_config(preset: str, resume: str | None, outdir: str, overrides: lis
                    "Default: Debian's Fashion-MNIST.")
 @click.option("--outdir", default="runs", help="Folder that receives numbered run folders.")
 @click.option("--preset", default="fashion-mnist",
-              type=click.Choice(["paper-celebahq", "paper-cifar10", "paper-lsun", "celeba128", "fashion-mnist", "tiny"]),
+              type=click.Choice(list(PRESETS)),
               help="Starting configuration.")
 @click.option("--kimg", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Total training length in thousands of real images (fractional allowed).")

@@ -1,5 +1,22 @@
-"""Networks built from :class:`progan.config.NetworkConfig`."""
+"""Networks built from :class:`progan.config.NetworkConfig`.
 
+``build_generator`` / ``build_discriminator`` choose the architecture named by the config; the
+training loop and checkpoint loading only ever go through them.
+"""
+
+from torch import nn
+
+from progan.config import NetworkConfig
 from progan.networks.progressive import Discriminator, Generator, lod_level_alpha
 
-__all__ = ["Discriminator", "Generator", "lod_level_alpha"]
+__all__ = ["Discriminator", "Generator", "lod_level_alpha", "build_generator", "build_discriminator"]
+
+
+def build_generator(cfg: NetworkConfig) -> nn.Module:
+    """The generator of ``cfg`` (ProGAN's progressive G by default)."""
+    return Generator(cfg)
+
+
+def build_discriminator(cfg: NetworkConfig) -> nn.Module:
+    """The discriminator of ``cfg`` (ProGAN's progressive D by default)."""
+    return Discriminator(cfg)

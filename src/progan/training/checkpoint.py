@@ -189,12 +189,12 @@ def load_generator(path: str | os.PathLike[str], *, device: str | torch.device =
     """
     from progan.config_io import from_dict
     from progan.config import NetworkConfig
-    from progan.networks import Generator
+    from progan.networks import build_generator
 
     name = "G_ema" if ema else "G"
     ckpt = read_checkpoint(path, prefixes=(name,))
     net_cfg = from_dict(NetworkConfig, ckpt.config["network"], "network")
-    G = Generator(net_cfg)
+    G = build_generator(net_cfg)
     try:
         G.load_state_dict(ckpt.module_state(name))
     except RuntimeError as e:

@@ -31,7 +31,8 @@ from progan.config import TrainConfig
 from progan.config_io import to_dict
 from progan.data import Loader, default_dataset_dir, open_dataset, resolve_data
 from progan.images import make_grid, save_image, to_uint8
-from progan.networks import Discriminator, Generator
+from progan import losses
+from progan.networks import build_discriminator, build_generator
 from progan.training import checkpoint as ckpt_io
 from progan.training.ema import update_ema
 from progan.training.plot import plot_stats
@@ -104,14 +105,17 @@ class _Trainer:
         seed = cfg.run.seed
         torch.manual_seed(seed)
         self.gen = torch.Generator(device=self.device).manual_seed(seed)
-        self.G = Generator(cfg.network).to(self.device)
-        self.D = Discriminator(cfg.network).to(self.device)
+        self.G = build_generator(cfg.network).to(self.device)
+        self.D = build_discriminator(cfg.network).to(self.device)
         if cfg.compute.channels_last:
             self.G = self.G.to(memory_format=torch.channels_last)
             self.D = self.D.to(memory_format=torch.channels_last)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.G_run, self.D_run = self._maybe_compile(self.G), self._maybe_compile(self.D)
         self.ctx = StepContext(self.device, cfg.compute.precision, self._micro_batch(), self.world)
+        if cfg.loss.ortho_reg > 0:
+            beta = cfg.loss.ortho_reg
+            self.ctx.g_regularizer = lambda G: losses.orthogonal_regularization(G, beta)
         betas = (cfg.optim.beta1, cfg.optim.beta2)
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=cfg.schedule.lr_base, betas=betas, eps=cfg.optim.eps)
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=cfg.schedule.lr_base, betas=betas, eps=cfg.optim.eps)
