@@ -82,6 +82,23 @@ def gather_rate(ds, batch: int, res: int) -> float:  # type: ignore[no-untyped-d
     return _best_rate(lambda: ds.gather(res, rng.integers(0, len(ds), batch)), batch)
 
 
+def wait_ms(ds, batch: int, res: int, alpha: float, prefetch: bool,  # type: ignore[no-untyped-def]
+            step_ms: float = 10.0) -> float:
+    """Median time the caller waits in ``next`` when each training step takes ``step_ms`` (simulated with
+    sleep, like a GPU step that releases the CPU)."""
+    from progan.data import Loader
+
+    loader = Loader(ds, seed=0, mirror=True, prefetch=prefetch)
+    loader.next(batch, res, alpha)
+    waits = []
+    for _ in range(60):
+        t0 = time.perf_counter()
+        loader.next(batch, res, alpha)
+        waits.append(time.perf_counter() - t0)
+        time.sleep(step_ms / 1000)
+    return float(np.median(waits)) * 1000
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--jpegs", type=int, default=10000)
@@ -147,6 +164,10 @@ def main() -> None:
             base = gather_rate(ds256, batch, 256)
             add(f"loader 256x256x3 batch {batch} uint8 (CPU part of a GPU run)", rate, "img/s",
                 ">= 5,000 img/s", rate >= 5000, f"{rate / base:.2f}x of a bare uint8 gather")
+        for prefetch in (False, True):
+            ms = wait_ms(ds256, 32, 256, 0.5, prefetch)
+            add(f"loader 256 batch 32 fade+mirror: wait per step, prefetch {int(prefetch)}", ms, "ms", "(info)",
+                True, "median, 10 ms simulated step")
     finally:
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)

@@ -157,3 +157,17 @@ def test_dataset_pickles_as_a_reference_not_as_data(ds: Dataset) -> None:
     clone = pickle.loads(blob)
     np.testing.assert_array_equal(clone.images(8), ds.images(8))
     assert isinstance(clone.images(8), np.memmap)
+
+
+def test_prefetch_gives_the_same_batches(ds: Dataset) -> None:
+    plain = Loader(ds, seed=8, mirror=True)
+    ahead = Loader(ds, seed=8, mirror=True, prefetch=True)
+    calls = [(6, 16, 1.0)] * 3 + [(6, 8, 0.4)] * 2 + [(4, 8, 1.0), (6, 16, 1.0)]
+    for i, args in enumerate(calls):
+        if i == 5:  # resuming discards what was prepared ahead
+            state = plain.state_dict()
+            ahead.load_state_dict(state)
+        x, y = plain.next(*args)
+        ax, ay = ahead.next(*args)
+        assert torch.equal(x, ax) and torch.equal(y, ay)
+    assert ahead.images_seen == plain.images_seen

@@ -88,9 +88,13 @@ class Dataset:
             out = np.empty((len(rows),) + level.shape[1:], np.uint8)
             out[order] = level[rows[order]]
             return out
-        if resolution not in self._fds:
-            self._fds[resolution] = os.open(level.filename, os.O_RDONLY | getattr(os, "O_BINARY", 0))
-        fd, base = self._fds[resolution], level.offset
+        fd = self._fds.get(resolution)
+        if fd is None:  # setdefault: a loader's prefetch thread may get here at the same time
+            new = os.open(level.filename, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+            fd = self._fds.setdefault(resolution, new)
+            if fd != new:
+                os.close(new)
+        base = level.offset
         out = np.empty((len(rows),) + level.shape[1:], np.uint8)
         flat = out.reshape(len(rows), row_bytes)
         for i in order:

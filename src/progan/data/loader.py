@@ -19,6 +19,7 @@ gathered from the memmap with sorted indices, which reads the file in order.
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -89,7 +90,7 @@ class Loader:
     """Endless, seeded, resumable, rank-sharded minibatches of a prepared :class:`Dataset`."""
 
     def __init__(self, ds: Dataset, *, seed: int = 0, mirror: bool = False, rank: int = 0,
-                 world_size: int = 1) -> None:
+                 world_size: int = 1, prefetch: bool = False) -> None:
         if world_size < 1 or not 0 <= rank < world_size:
             raise UserError(f"loader rank {rank} is not in 0..world_size-1 (world_size {world_size})")
         if not 0 <= seed < 2**63:
@@ -101,6 +102,8 @@ class Loader:
         self.world_size = world_size
         self.images_seen = 0
         self._perms: dict[int, np.ndarray] = {}
+        self._pending: tuple[tuple[Any, ...], Future[Any]] | None = None
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="progan-loader") if prefetch else None
 
     # --- order -------------------------------------------------------------------------------------
     def _perm(self, epoch: int) -> np.ndarray:
@@ -121,35 +124,65 @@ class Loader:
         return out
 
     # --- batches -----------------------------------------------------------------------------------
-    def next_uint8(self, batch_size: int,
-                   resolution: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-        """This rank's slice of the next global batch as uint8 NCHW (mirrored), labels, and positions."""
+    def _check(self, batch_size: int, resolution: int, alpha: float) -> None:
         if batch_size < 1 or batch_size % self.world_size:
             raise UserError(f"minibatch {batch_size} must be a positive multiple of the number of processes "
                             f"({self.world_size})")
+        if not 0.0 <= alpha <= 1.0:
+            raise UserError(f"fade alpha must be in [0, 1], got {alpha}")
         self.ds.images(resolution)  # a clear error for a missing level before the position moves
+
+    def _positions(self, start: int, batch_size: int) -> np.ndarray:
         b = batch_size // self.world_size
-        positions = np.arange(b, dtype=np.int64) + (self.images_seen + self.rank * b)
-        rows = self.rows(positions)
+        return np.arange(b, dtype=np.int64) + (start + self.rank * b)
+
+    def _build(self, positions: np.ndarray, rows: np.ndarray, resolution: int, alpha: float | None,
+               cpu: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """The batch at ``positions`` (a pure function of them: safe to run ahead in a thread)."""
         batch = self.ds.gather(resolution, rows)
         if self.mirror:
             flip = mirror_flags(self.seed, positions)
             batch[flip] = batch[flip, :, :, ::-1]
         labels = self.ds.labels
         lab = np.asarray(labels[rows]) if labels is not None else None
+        if alpha is not None and cpu:  # numpy's in-place float ops beat torch's for these sizes on CPU
+            batch = to_float(batch, alpha)
+        return batch, lab
+
+    def next_uint8(self, batch_size: int,
+                   resolution: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """This rank's slice of the next global batch as uint8 NCHW (mirrored), labels, and positions."""
+        self._check(batch_size, resolution, 1.0)
+        positions = self._positions(self.images_seen, batch_size)
+        batch, lab = self._build(positions, self.rows(positions), resolution, None, True)
         self.images_seen += batch_size
         return batch, lab, positions
 
     def next(self, batch_size: int, resolution: int, alpha: float = 1.0,
              device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor | None]:
-        """float32 [b, C, res, res] in [-1, 1] on ``device`` and int64 labels [b] (None if unlabelled)."""
-        if not 0.0 <= alpha <= 1.0:
-            raise UserError(f"fade alpha must be in [0, 1], got {alpha}")
-        batch, lab, _ = self.next_uint8(batch_size, resolution)
+        """float32 [b, C, res, res] in [-1, 1] on ``device`` and int64 labels [b] (None if unlabelled).
+
+        With ``prefetch``, the batch for the same arguments at the following position is prepared in a
+        background thread while the caller trains; a call with other arguments simply discards it.
+        """
+        self._check(batch_size, resolution, alpha)
         device = torch.device(device)
+        cpu = device.type == "cpu"
+        key = (self.images_seen, batch_size, resolution, float(alpha), cpu)
+        pending, self._pending = self._pending, None
+        if pending is not None and pending[0] == key:
+            batch, lab = pending[1].result()
+        else:
+            positions = self._positions(self.images_seen, batch_size)
+            batch, lab = self._build(positions, self.rows(positions), resolution, alpha, cpu)
+        self.images_seen += batch_size
+        if self._pool is not None:
+            ahead = self._positions(self.images_seen, batch_size)
+            job = self._pool.submit(self._build, ahead, self.rows(ahead), resolution, alpha, cpu)
+            self._pending = ((self.images_seen, batch_size, resolution, float(alpha), cpu), job)
         labels = torch.from_numpy(lab).to(device) if lab is not None else None
-        if device.type == "cpu":  # numpy's in-place float ops beat torch's for these sizes on CPU
-            return torch.from_numpy(to_float(batch, alpha)), labels
+        if cpu:
+            return torch.from_numpy(batch), labels
         return to_float_torch(torch.from_numpy(batch).to(device), alpha), labels
 
     # --- resume ------------------------------------------------------------------------------------
@@ -167,6 +200,7 @@ class Loader:
         if int(state.get("num_images", n)) != n:
             raise UserError(f"the saved loader position is for a data set of {state['num_images']} images, "
                             f"this one has {n}; resume with the same data set")
+        self._pending = None
         self.seed = int(state.get("seed", self.seed))
         self.images_seen = int(state["epoch"]) * n + int(state["cursor"])
         self._perms.clear()
