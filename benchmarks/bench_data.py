@@ -166,8 +166,8 @@ def main() -> None:
                 ">= 5,000 img/s", rate >= 5000, f"{rate / base:.2f}x of a bare uint8 gather")
         for prefetch in (False, True):
             ms = wait_ms(ds256, 32, 256, 0.5, prefetch)
-            add(f"loader 256 batch 32 fade+mirror: wait per step, prefetch {int(prefetch)}", ms, "ms", "(info)",
-                True, "median, 10 ms simulated step")
+            name = f"loader 256 batch 32 fade+mirror: wait per step, prefetch {int(prefetch)}"
+            add(name, ms, "ms", "(info)", True, "median, 10 ms simulated step")
     finally:
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)
