@@ -61,6 +61,16 @@ def test_gradient_penalty_mixes_per_sample_uniform() -> None:
     assert len(set(u.tolist())) == N
 
 
+def test_d_loss_uses_caller_mixing_factors() -> None:
+    # The loop draws u itself (one draw per global batch, sliced per rank / micro-batch).
+    D = lambda x, labels: (0.5 * x.flatten(1).square().sum(1), None)
+    reals, fakes = torch.zeros((N,) + SHAPE), torch.full((N,) + SHAPE, 2.0)
+    u = torch.linspace(0.1, 0.9, N)
+    _, logs = d_loss(LossConfig(), D, reals, fakes, None, mix=u)
+    torch.testing.assert_close(logs["loss/gp"], (u * 2.0 * math.sqrt(8) - 1).square().mean())
+    torch.testing.assert_close(logs["gp/grad_norm"], (u * 2.0 * math.sqrt(8)).mean())
+
+
 def test_r1_penalty_on_linear_d() -> None:
     r1 = r1_penalty(LinearD(3.0), images(1), None)
     torch.testing.assert_close(r1, torch.full((N,), 9.0))
