@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,9 @@ def save_small_checkpoint(path: Path, *, lod: float = 0.0, **network: object) ->
     net = NetworkConfig(**kw)  # type: ignore[arg-type]
     torch.manual_seed(1234)
     G, D, G_ema = Generator(net), Discriminator(net), Generator(net)
+    with torch.no_grad():  # a trained G's output range: mostly inside [-1, 1], not saturated noise
+        for layer in G.to_rgb:
+            layer.weight.mul_(0.4)
     G_ema.load_state_dict(G.state_dict())
     return save_checkpoint(
         path,
@@ -29,6 +33,15 @@ def save_small_checkpoint(path: Path, *, lod: float = 0.0, **network: object) ->
         config=to_dict(TrainConfig(network=net)),
         progress={"kimg": 0.0, "lod": lod, "state": {}},
     )
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    """These networks are tiny: one thread is fastest, and spares a shared, busy machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

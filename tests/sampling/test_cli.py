@@ -76,9 +76,48 @@ def test_cli_errors_are_one_line_exit_2(argv: list[str], match: str, uncond_ckpt
     (tmp_path / "file").write_text("x")
     subs = {"{missing}": str(tmp_path / "missing.safetensors"), "{foreign}": str(foreign), "{ckpt}": str(uncond_ckpt),
             "{cond}": str(cond_ckpt), "{tmp}": str(tmp_path), "{ro}": str(ro)}
-    filled = []
-    for a in argv:
-        for k, v in subs.items():
-            a = a.replace(k, v)
-        filled.append(a)
-    _fails(filled, capsys, match)
+    _fails([_fill(a, subs) for a in argv], capsys, match)
+
+
+def test_project_export_arithmetic_training_video_cli(uncond_ckpt: Path, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    Image.fromarray(np.full((20, 20, 3), 90, np.uint8)).save(tmp_path / "t.png")
+    _run(["project", "--network", str(uncond_ckpt), "--target", str(tmp_path / "t.png"), "--out",
+          str(tmp_path / "p"), "--steps", "5", "--restarts", "1"])
+    assert "PSNR" in capsys.readouterr().out
+    assert (tmp_path / "p" / "latent.npy").is_file()
+    _run(["export", "--network", str(uncond_ckpt), "--out", str(tmp_path / "g.pt")])
+    assert (tmp_path / "g.pt").is_file()
+    _run(["arithmetic", "--network", str(uncond_ckpt), "--base", "0-2", "--plus", "3", "--minus", "4",
+          "--out", str(tmp_path / "a.png")])
+    assert (tmp_path / "a.png").is_file()
+    run = tmp_path / "run"
+    run.mkdir()
+    for k in (0, 40):
+        Image.fromarray(np.full((32, 32, 3), k, np.uint8)).save(run / f"fakes{k:06d}.png")
+    _run(["training-video", str(run), "--out", str(tmp_path / "t.mp4"), "--fps", "2"])
+    assert read_video(tmp_path / "t.mp4").shape[0] == 2
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["project", "--network", "{ckpt}", "--target", "{tmp}/none.png", "--out", "{tmp}/p"], "does not exist"),
+    (["project", "--network", "{ckpt}", "--target", "{tmp}/file", "--out", "{tmp}/p"], "not a readable image"),
+    (["project", "--network", "{ckpt}", "--target", "{tmp}/img.png", "--mask", "{tmp}/m.png", "--out", "{tmp}/p"],
+     "does not exist"),
+    (["project", "--network", "{ckpt}", "--target", "{tmp}/img.png", "--out", "{tmp}/p", "--steps", "0"], "steps"),
+    (["export", "--network", "{ckpt}", "--out", "{tmp}/g.bin"], "suffix"),
+    (["export", "--network", "{missing}", "--out", "{tmp}/g.pt"], "does not exist"),
+    (["export", "--network", "{ckpt}", "--out", "{tmp}/g.pt", "--format", "tflite"], "format"),
+])
+def test_more_cli_errors(argv: list[str], match: str, uncond_ckpt: Path, tmp_path: Path,
+                         capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "file").write_text("x")
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "img.png")
+    subs = {"{missing}": str(tmp_path / "missing.safetensors"), "{ckpt}": str(uncond_ckpt), "{tmp}": str(tmp_path)}
+    _fails([_fill(a, subs) for a in argv], capsys, match)
+
+
+def _fill(arg: str, subs: dict[str, str]) -> str:
+    for k, v in subs.items():
+        arg = arg.replace(k, v)
+    return arg
