@@ -62,6 +62,12 @@ def test_single_snapshot_and_real_vs_real(run_dir, capsys):
                           "--device", "cpu"], capsys)
     assert code == 0, err
     assert "reals-vs-reals" in out
+    code, out, err = run(["metrics", "--network", str(snap), "--metrics", "swd", "--num", "20", "--real-vs-real",
+                          "--device", "cpu"], capsys)
+    assert code == 0, err
+    assert out.index("reals-vs-reals") < out.index("network-snapshot-000040")  # the floor beside the fakes
+    rows = [json.loads(line) for line in (rd / "metric-swd.jsonl").read_text().splitlines()]
+    assert [r["real_vs_real"] for r in rows] == [False, True, False]
 
 
 @pytest.mark.parametrize(

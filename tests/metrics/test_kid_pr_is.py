@@ -68,7 +68,7 @@ def test_inception_score_extremes():
     assert inception_score(np.zeros((100, k)), splits=2)[0] == pytest.approx(1.0)
     confident = np.full((100, k), -1e4)
     confident[np.arange(100), np.arange(100) % k] = 0.0  # certain and balanced: IS = number of classes
-    mean, std = inception_score(confident, splits=5)
+    mean, std = inception_score(confident, splits=5, shuffle=False)
     assert mean == pytest.approx(k, rel=1e-9) and std == pytest.approx(0.0, abs=1e-9)
 
 
@@ -79,3 +79,18 @@ def test_inception_score_matches_direct_kl():
     py = p.mean(0)
     want = np.exp(np.mean([np.sum(pi * np.log(pi / py)) for pi in p]))
     assert inception_score(logits, splits=1)[0] == pytest.approx(want, rel=1e-12)
+
+
+def test_inception_score_matches_torch_fidelity_splitting():
+    """Same shuffle (RandomState(2020)) and split boundaries (i*N//splits) as torch-fidelity's metric_isc."""
+    rng = np.random.default_rng(5)
+    logits = rng.normal(size=(103, 8)) * 3
+    perm = np.random.RandomState(2020).permutation(103)
+    z = logits[perm]
+    scores = []
+    for i in range(10):
+        chunk = z[i * 103 // 10 : (i + 1) * 103 // 10]
+        p = np.exp(chunk) / np.exp(chunk).sum(1, keepdims=True)
+        scores.append(np.exp(np.mean([np.sum(pi * np.log(pi / p.mean(0))) for pi in p])))
+    mean, std = inception_score(logits)
+    assert mean == pytest.approx(np.mean(scores), rel=1e-12) and std == pytest.approx(np.std(scores), rel=1e-9)

@@ -76,11 +76,12 @@ def _append_jsonl(path: Path, row: dict) -> None:
 
 
 def run_metrics(run: MetricsRun, echo: Callable[[str], None] = print) -> list[dict]:
-    """Evaluate each snapshot (or the reals against themselves); return the rows written."""
+    """Evaluate the reals against themselves (with ``real_vs_real``) and each snapshot; return the rows."""
     from progan import load_generator
 
     names = check_metric_names(run.metrics)
-    targets: list[Path | None] = [None] if run.real_vs_real else list(run.snapshots)
+    # the noise floor first, then the snapshots beside it
+    targets: list[Path | None] = ([None] if run.real_vs_real else []) + list(run.snapshots)
     rows = []
     for snap in targets:
         t0 = time.time()
@@ -88,7 +89,7 @@ def run_metrics(run: MetricsRun, echo: Callable[[str], None] = print) -> list[di
         results = evaluate(G, run.data, names, num_images=run.num_images, seed=run.seed, device=run.device,
                            batch_size=run.batch_size, truncation=run.truncation, features_path=run.features_path,
                            inception_weights=run.inception_weights, cache_dir=run.cache_dir,
-                           real_vs_real=run.real_vs_real)
+                           real_vs_real=snap is None)
         seconds = time.time() - t0
         out_dir = None if run.network is None else (run.network if run.network.is_dir() else run.network.parent)
         for name, values in results.items():
@@ -97,7 +98,7 @@ def run_metrics(run: MetricsRun, echo: Callable[[str], None] = print) -> list[di
                 "snapshot": "reals-vs-reals" if snap is None else snap.name, "kimg": None if snap is None else _kimg(snap),
                 "data": str(run.data), "num_images": run.num_images, "seed": run.seed, "truncation": run.truncation,
                 "features": None if run.features_path is None else str(run.features_path),
-                "real_vs_real": run.real_vs_real, "seconds": round(seconds, 3),
+                "real_vs_real": snap is None, "seconds": round(seconds, 3),
                 "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             }
             rows.append(row)

@@ -61,7 +61,8 @@ def pyr_down(x: torch.Tensor) -> torch.Tensor:
 
 
 def pyr_up(x: torch.Tensor) -> torch.Tensor:
-    """cv2.pyrUp as in the reference: zero-insert to twice the size, then blur with 4x the kernel."""
+    """pyrUp as the reference code computes it: zero-insert to twice the size, then the mirrored blur with
+    4x the kernel (scipy.ndimage mode='mirror' on the zero-inserted image, the reference's cv2.pyrUp stand-in)."""
     n, c, h, w = x.shape
     up = x.new_zeros(n, c, 2 * h, 2 * w)
     up[:, :, ::2, ::2] = x
