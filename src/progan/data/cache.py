@@ -48,7 +48,9 @@ def resolve_data(data: str | os.PathLike[str] | None, cache_dir: str | os.PathLi
                  resolution: int | None = None, progress: bool = True) -> Path:
     """A prepared data set folder for ``--data``: None -> the demo set; a prepared folder -> itself; any other
     source (image folder, zip, MNIST, CIFAR, LSUN, CelebA) -> prepared once into the cache, keyed by the
-    source's path, size and modification time and the requested resolution, and re-used after that."""
+    source's path, size and modification time and the requested resolution, and re-used after that.
+    A folder's mtime changes when entries are added to or removed from it, not when files deep inside
+    change; prepare explicitly (``progan prepare``) for full control."""
     if data is None:
         return default_dataset_dir(cache_dir, progress=progress)
     src = Path(data)
