@@ -16,7 +16,7 @@ from progan.training.checkpoint import save_checkpoint
 
 def save_small_checkpoint(path: Path, *, lod: float = 0.0, **network: object) -> Path:
     """A random-weight G/D/G_ema checkpoint in the format the training loop writes."""
-    kw: dict[str, object] = dict(resolution=16, channels=3, latent_size=16, fmap_base=64, fmap_max=16)
+    kw: dict[str, object] = {"resolution": 16, "channels": 3, "latent_size": 16, "fmap_base": 64, "fmap_max": 16}
     kw.update(network)
     net = NetworkConfig(**kw)  # type: ignore[arg-type]
     torch.manual_seed(1234)

@@ -14,7 +14,14 @@ import progan
 from progan.errors import UserError
 from progan.images import to_uint8
 from progan.sampling.generate import generate_images
-from progan.sampling.interpolate import interpolate, interpolation_latents, keyframe_path, random_walk, render_frames, slerp
+from progan.sampling.interpolate import (
+    interpolate,
+    interpolation_latents,
+    keyframe_path,
+    random_walk,
+    render_frames,
+    slerp,
+)
 from progan.sampling.latents import latents_for_seeds
 from progan.sampling.video import read_video, write_video
 

@@ -15,7 +15,8 @@ from progan.sampling._cli import device_option, network_option, seeds_option, tr
 @seeds_option(name="--plus", help="Seeds whose mean latent is added.")
 @click.option("--minus", default=None, metavar="SEEDS", help="Seeds whose mean latent is subtracted.")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Output sheet (.png).")
-@click.option("--class", "class_", type=click.IntRange(min=0), default=None, help="Class (conditional networks).")
+@click.option("--class", "class_", type=click.IntRange(min=0), default=None,
+              help="Class (conditional networks).")
 @truncation_option
 @device_option
 def command(network, base, plus, minus, out, class_, truncation, device) -> None:

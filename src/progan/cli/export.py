@@ -12,7 +12,8 @@ from progan.sampling._cli import network_option
 @click.command("export")
 @network_option
 @click.option("--format", "fmt", type=click.Choice(["onnx", "torchscript"]), default=None,
-              help="onnx (.onnx; needs the onnx package) or torchscript (.pt). Default: from the suffix of --out.")
+              help="onnx (.onnx; needs the onnx package) or torchscript (.pt). "
+                   "Default: from the suffix of --out.")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Output file.")
 @click.option("--no-verify", is_flag=True, help="Skip comparing the export's output with PyTorch's.")
 def command(network, fmt, out, no_verify) -> None:

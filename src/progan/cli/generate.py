@@ -27,7 +27,8 @@ from progan.sampling._cli import (
              "(conditional: one row per class).")
 @batch_option
 @device_option
-@click.option("--npz", is_flag=True, help="Also save the raw float images, seeds, labels and latents (images.npz).")
+@click.option("--npz", is_flag=True,
+              help="Also save the raw float images, seeds, labels and latents (images.npz).")
 def command(network, seeds, outdir, truncation, classes, grid, batch_size, device, npz) -> None:
     """Generate images: the same seed gives the same image on every run and batch size."""
     from progan.sampling._io import check_output_dir, resolve_device

@@ -22,14 +22,16 @@ from progan.sampling._cli import (
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Output video, .mp4 or .gif.")
 @seeds_option(default=None, help="slerp/lerp: the seeds to pass through (split evenly between grid cells; "
                                  "default 0-3 per cell). walk: one seed, or one per cell (default 0).")
-@click.option("--frames", type=click.IntRange(min=2), default=120, show_default=True, help="Frames in the video.")
+@click.option("--frames", type=click.IntRange(min=2), default=120, show_default=True,
+              help="Frames in the video.")
 @fps_option(30.0)
 @click.option("--mode", type=click.Choice(["slerp", "lerp", "walk"]), default="slerp", show_default=True,
               help="slerp/lerp between consecutive seeds, or the paper's Gaussian-smoothed random walk.")
 @click.option("--smoothing", "smoothing_sec", type=click.FloatRange(min=0), default=1.0, show_default=True,
               help="walk: Gaussian sigma in seconds of video.")
 @grid_option("Show COLSxROWS independent paths per frame.")
-@click.option("--class", "class_", type=click.IntRange(min=0), default=None, help="Class (conditional networks).")
+@click.option("--class", "class_", type=click.IntRange(min=0), default=None,
+              help="Class (conditional networks).")
 @truncation_option
 @batch_option
 @device_option

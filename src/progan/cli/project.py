@@ -1,4 +1,4 @@
-"""``progan project``: fit a latent to an image, or inpaint with a mask (see :mod:`progan.sampling.project`)."""
+"""``progan project``: fit a latent to an image, or inpaint with a mask (:mod:`progan.sampling.project`)."""
 
 from __future__ import annotations
 
@@ -15,18 +15,21 @@ from progan.sampling._cli import device_option, network_option
               "(centre-cropped to a square and resized to the generator's resolution).")
 @click.option("--mask", type=click.Path(path_type=Path), default=None,
               help="Inpainting mask: white = known pixels (kept exactly), black = region to fill.")
-@click.option("--out", "outdir", required=True, type=click.Path(path_type=Path), help="Output folder (created).")
+@click.option("--out", "outdir", required=True, type=click.Path(path_type=Path),
+              help="Output folder (created).")
 @click.option("--steps", type=click.IntRange(min=1), default=300, show_default=True, help="Adam steps.")
 @click.option("--restarts", type=click.IntRange(min=1), default=4, show_default=True,
               help="Independent starting latents, optimised together; the best is kept.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the starting latents.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seed of the starting latents.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.1, show_default=True,
               help="Peak learning rate.")
 @click.option("--noise", "initial_noise", type=click.FloatRange(min=0), default=0.05, show_default=True,
               help="Initial latent noise (decays to 0 over the first 75%% of the steps); 0 disables.")
 @click.option("--lap-weight", type=click.FloatRange(min=0), default=1.0, show_default=True,
               help="Weight of the Laplacian-pyramid L1 term beside the pixel L2.")
-@click.option("--class", "class_", type=click.IntRange(min=0), default=None, help="Class (conditional networks).")
+@click.option("--class", "class_", type=click.IntRange(min=0), default=None,
+              help="Class (conditional networks).")
 @device_option
 def command(network, target, mask, outdir, steps, restarts, seed, lr, initial_noise, lap_weight, class_,
             device) -> None:

@@ -1,4 +1,7 @@
-"""``progan training-video``: a run's fakes grids as a labelled video (see :mod:`progan.sampling.training_video`)."""
+"""``progan training-video``: a run's fakes grids as a labelled video.
+
+See :mod:`progan.sampling.training_video`.
+"""
 
 from __future__ import annotations
 

@@ -24,14 +24,16 @@ def _grid(ctx: click.Context, param: click.Parameter, value: str | None) -> tupl
 
 
 def _classes(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int] | None:
-    from progan.sampling.latents import _parse_int_list
+    from progan.sampling.latents import parse_class_list
 
-    return None if value is None else _parse_int_list(value, "classes", "0,3-5")
+    return None if value is None else parse_class_list(value)
 
 
 def network_option(f: F) -> F:
-    return click.option("--network", required=True, type=click.Path(path_type=Path), metavar="CKPT",
-                        help="A network-snapshot-*.safetensors file, or a run folder (its newest snapshot).")(f)
+    return click.option(
+        "--network", required=True, type=click.Path(path_type=Path), metavar="CKPT",
+        help="A network-snapshot-*.safetensors file, or a run folder (its newest snapshot).",
+    )(f)
 
 
 def device_option(f: F) -> F:
@@ -40,8 +42,10 @@ def device_option(f: F) -> F:
 
 
 def truncation_option(f: F) -> F:
-    return click.option("--truncation", type=click.FloatRange(min=0, min_open=True), default=None, metavar="T",
-                        help="Truncation trick: latent entries with |z| > T are redrawn (BigGAN).")(f)
+    return click.option(
+        "--truncation", type=click.FloatRange(min=0, min_open=True), default=None, metavar="T",
+        help="Truncation trick: latent entries with |z| > T are redrawn (BigGAN).",
+    )(f)
 
 
 def seeds_option(default: str | None = None, help: str = "Seeds, e.g. 0-99,120,200-202.",
@@ -64,5 +68,7 @@ def batch_option(f: F) -> F:
 
 
 def fps_option(default: float) -> Callable[[F], F]:
-    return click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=default, show_default=True,
-                        help="Frames per second of the video.")
+    return click.option(
+        "--fps", type=click.FloatRange(min=0, min_open=True), default=default, show_default=True,
+        help="Frames per second of the video.",
+    )

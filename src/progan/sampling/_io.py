@@ -56,8 +56,10 @@ def resolve_device(name: str | torch.device) -> torch.device:
     return device
 
 
-def load_network(network: str | os.PathLike[str] | torch.nn.Module, device: str | torch.device) -> torch.nn.Module:
-    """A generator from a checkpoint path / run folder (via :func:`progan.load_generator`), or ``G`` itself."""
+def load_network(
+    network: str | os.PathLike[str] | torch.nn.Module, device: str | torch.device
+) -> torch.nn.Module:
+    """A generator from a checkpoint file or run folder (:func:`progan.load_generator`), or ``G`` itself."""
     if isinstance(network, torch.nn.Module):
         return network
     from progan import load_generator
@@ -79,7 +81,8 @@ def label_tensor(G: torch.nn.Module, classes: Sequence[int] | None, n: int) -> T
     if num_classes == 0:
         return None
     if not classes:
-        raise UserError(f"this network is conditional on {num_classes} classes: pass --class C (0..{num_classes - 1})")
+        raise UserError(f"this network is conditional on {num_classes} classes: "
+                        f"pass --class C (0..{num_classes - 1})")
     labels = torch.as_tensor(list(classes), dtype=torch.long)
     return labels.expand(n).clone() if len(labels) == 1 else labels
 

@@ -23,7 +23,7 @@ from progan.sampling._draw import label_above, to_rgb
 from progan.sampling._io import check_output_file, label_tensor, load_network, synthesize
 from progan.sampling.latents import latents_for_seeds, normalize_like
 
-__all__ = ["arithmetic_latent", "ArithmeticResult", "arithmetic"]
+__all__ = ["ArithmeticResult", "arithmetic", "arithmetic_latent"]
 
 _SHEET_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
@@ -95,7 +95,8 @@ def arithmetic(
         n = len(lat[k])
         mean_img = u8[sum(len(lat[m]) for m in names) + i]
         seeds_txt = ",".join(map(str, groups[k][:8])) + ("..." if n > 8 else "")
-        rows.append((f"{k} (seeds {seeds_txt}) | mean", _row(u8[offset:offset + n], mean_img, scale, res * scale // 4)))
+        tiles = _row(u8[offset:offset + n], mean_img, scale, res * scale // 4)
+        rows.append((f"{k} (seeds {seeds_txt}) | mean", tiles))
         offset += n
     sign = " - mean(minus)" if "minus" in lat else ""
     rows.append((f"result: mean(base) + mean(plus){sign}", _row(u8[-1:], None, scale, 0)))

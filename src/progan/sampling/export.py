@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from progan.errors import UserError
 from progan.sampling._io import check_output_file, load_network
 
-__all__ = ["FORMATS", "FrozenGenerator", "resolve_format", "export_generator", "export", "run_exported"]
+__all__ = ["FORMATS", "FrozenGenerator", "export", "export_generator", "resolve_format", "run_exported"]
 
 FORMATS = {"onnx": (".onnx",), "torchscript": (".pt", ".pth", ".ts", ".torchscript")}
 
@@ -50,7 +50,8 @@ def resolve_format(fmt: str | None, out: str | os.PathLike[str]) -> str:
     if fmt is None:
         found = [f for f, suffixes in FORMATS.items() if out.suffix.lower() in suffixes]
         if not found:
-            raise UserError(f"{out}: cannot tell the format from the suffix; use .onnx or .pt, or pass --format")
+            raise UserError(f"{out}: cannot tell the format from the suffix; use .onnx or .pt, "
+                            "or pass --format")
         fmt = found[0]
     _check_format(fmt, out)
     return fmt
@@ -93,7 +94,9 @@ def export_generator(G: nn.Module, out: str | os.PathLike[str], fmt: str, *, ops
     return path
 
 
-def _export_onnx(wrapper: nn.Module, inputs: tuple[Tensor, ...], names: list[str], tmp: Path, opset: int) -> None:
+def _export_onnx(
+    wrapper: nn.Module, inputs: tuple[Tensor, ...], names: list[str], tmp: Path, opset: int
+) -> None:
     try:
         import onnx  # noqa: F401  (the exporter needs it)
     except ImportError:
@@ -110,7 +113,8 @@ def run_exported(path: str | os.PathLike[str], z: np.ndarray, labels: np.ndarray
         try:
             import onnxruntime as ort
         except ImportError:
-            raise UserError("running an ONNX export needs onnxruntime: pip install 'progan[export]'") from None
+            raise UserError("running an ONNX export needs onnxruntime: "
+                            "pip install 'progan[export]'") from None
         sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         feeds = {"z": z.astype(np.float32)}
         if labels is not None:
@@ -134,8 +138,9 @@ def export(
     verify: bool = True,
     atol: float = 1e-4,
 ) -> tuple[Path, float | None]:
-    """Export ``network``'s generator (format from the suffix when ``fmt`` is None) and, with ``verify``, compare the export's output with PyTorch on a
-    batch of 3; returns the path and the largest absolute difference (None when not verified)."""
+    """Export ``network``'s generator (format from the suffix when ``fmt`` is None) and, with ``verify``,
+    compare the export's output with PyTorch on a batch of 3; returns the path and the largest
+    absolute difference (None when not verified)."""
     path = check_output_file(out)
     fmt = resolve_format(fmt, path)
     G = load_network(network, "cpu")
@@ -153,5 +158,6 @@ def export(
     got = run_exported(path, *[t.numpy() for t in inputs])
     diff = float(np.abs(got - ref).max())
     if not diff <= atol:
-        raise UserError(f"the exported model differs from PyTorch by {diff:.2e} (> {atol}); please report this")
+        raise UserError(f"the exported model differs from PyTorch by {diff:.2e} (> {atol}); "
+                        "please report this")
     return path, diff

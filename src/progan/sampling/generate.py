@@ -21,7 +21,7 @@ from progan.images import make_grid, save_image, to_uint8
 from progan.sampling._io import check_output_dir, label_tensor, load_network, synthesize
 from progan.sampling.latents import check_classes, latents_for_seeds
 
-__all__ = ["generate_images", "generate", "grid_pages"]
+__all__ = ["generate", "generate_images", "grid_pages"]
 
 
 def generate_images(
@@ -95,7 +95,8 @@ def generate(
     G = load_network(network, device)
     num_classes = int(getattr(G, "num_classes", 0) or 0)
     check_classes(classes, num_classes)
-    class_list: list[int | None] = list(classes) if classes else (list(range(num_classes)) if num_classes else [None])
+    class_list: list[int | None] = (list(classes) if classes
+                                    else list(range(num_classes)) if num_classes else [None])
     z = latents_for_seeds(seeds, int(G.z_dim), truncation=truncation)
     written: list[Path] = []
     u8 = np.zeros((len(class_list), len(seeds), int(G.channels), int(G.output_resolution),
@@ -105,8 +106,8 @@ def generate(
         for ci, c in enumerate(class_list):
             labels = None if c is None else torch.full((len(seeds),), c, dtype=torch.long)
             for start in range(0, len(seeds), batch_size):
-                imgs = synthesize(G, z[start:start + batch_size],
-                                  None if labels is None else labels[start:start + batch_size], batch_size=batch_size)
+                lb = None if labels is None else labels[start:start + batch_size]
+                imgs = synthesize(G, z[start:start + batch_size], lb, batch_size=batch_size)
                 bar.update(len(imgs))
                 if npz:
                     floats.append(imgs)
@@ -121,7 +122,8 @@ def generate(
         for i, page in enumerate(grid_pages(u8, grid[0], grid[1], conditional=class_list[0] is not None)):
             written.append(save_image(page, out / f"grid{i:03d}.png"))
     if npz:
-        labels_np = np.repeat(np.array([-1 if c is None else c for c in class_list], dtype=np.int64), len(seeds))
+        per_class = np.array([-1 if c is None else c for c in class_list], dtype=np.int64)
+        labels_np = np.repeat(per_class, len(seeds))
         written.append(_save_npz(
             out / "images.npz",
             images=torch.cat(floats).numpy(),

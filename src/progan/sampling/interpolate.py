@@ -24,8 +24,15 @@ from progan.sampling.latents import latents_for_seeds
 from progan.sampling.video import VideoWriter, check_video_path
 
 __all__ = [
-    "MODES", "slerp", "lerp", "keyframe_path", "random_walk", "check_interpolation", "interpolation_latents",
-    "interpolate", "render_frames",
+    "MODES",
+    "check_interpolation",
+    "interpolate",
+    "interpolation_latents",
+    "keyframe_path",
+    "lerp",
+    "random_walk",
+    "render_frames",
+    "slerp",
 ]
 
 MODES = ("slerp", "lerp", "walk")
@@ -84,10 +91,11 @@ def random_walk(frames: int, z_dim: int, *, seed: int, sigma_frames: float) -> T
     wrapping Gaussian of ``sigma_frames``, each frame rescaled to norm ``sqrt(z_dim)``."""
     if frames < 1:
         raise UserError(f"frames must be >= 1, got {frames}")
-    noise = torch.randn(frames, z_dim, generator=torch.Generator().manual_seed(int(seed)), dtype=torch.float64)
-    smooth = gaussian_filter1d(noise.numpy(), sigma=float(sigma_frames), axis=0, mode="wrap") if sigma_frames > 0 \
-        else noise.numpy()
-    z = torch.from_numpy(smooth)
+    gen = torch.Generator().manual_seed(int(seed))
+    noise = torch.randn(frames, z_dim, generator=gen, dtype=torch.float64).numpy()
+    if sigma_frames > 0:
+        noise = gaussian_filter1d(noise, sigma=float(sigma_frames), axis=0, mode="wrap")
+    z = torch.from_numpy(noise)
     z = z * (z_dim ** 0.5 / z.norm(dim=1, keepdim=True).clamp_min(1e-12))
     return z.float()
 
@@ -106,8 +114,8 @@ def check_interpolation(
         if len(seeds) not in (1, cells):
             raise UserError(f"--mode walk takes one seed, or one per grid cell ({cells}); got {len(seeds)}")
     elif len(seeds) % cells or len(seeds) // cells < 2:
-        raise UserError(f"{mode} with {cells} grid cell(s) needs a multiple of {cells} seeds, at least 2 per cell; "
-                        f"got {len(seeds)}")
+        raise UserError(f"{mode} with {cells} grid cell(s) needs a multiple of {cells} seeds, "
+                        f"at least 2 per cell; got {len(seeds)}")
 
 
 def interpolation_latents(
@@ -128,7 +136,8 @@ def interpolation_latents(
     check_interpolation(seeds, frames, mode=mode, cells=cells, truncation=truncation)
     if mode == "walk":
         walk_seeds = list(seeds) if len(seeds) == cells else [seeds[0] + i for i in range(cells)]
-        return torch.stack([random_walk(frames, z_dim, seed=s, sigma_frames=sigma_frames) for s in walk_seeds], 1)
+        walks = [random_walk(frames, z_dim, seed=s, sigma_frames=sigma_frames) for s in walk_seeds]
+        return torch.stack(walks, 1)
     keys = latents_for_seeds(seeds, z_dim, truncation=truncation).view(cells, len(seeds) // cells, z_dim)
     return torch.stack([keyframe_path(k, frames, mode) for k in keys], 1)
 
@@ -158,8 +167,8 @@ def interpolate(
     cols, rows = grid or (1, 1)
     check_interpolation(seeds, frames, mode=mode, cells=cols * rows, truncation=truncation)
     G = load_network(network, device)
-    z = interpolation_latents(seeds, frames, int(G.z_dim), mode=mode, cells=cols * rows, truncation=truncation,
-                              sigma_frames=smoothing_sec * fps)
+    z = interpolation_latents(seeds, frames, int(G.z_dim), mode=mode, cells=cols * rows,
+                              truncation=truncation, sigma_frames=smoothing_sec * fps)
     labels = label_tensor(G, None if class_ is None else [class_], cols * rows)
     with VideoWriter(path, fps) as writer, tqdm(total=frames, unit="frame", desc="interpolate",
                                                 disable=not progress) as bar:

@@ -16,14 +16,15 @@ from torch import Tensor
 from progan.errors import UserError
 
 __all__ = [
-    "parse_seeds",
-    "parse_classes",
-    "parse_grid",
+    "MAX_SEED",
     "check_classes",
     "latents_for_seeds",
-    "truncated_normal",
     "normalize_like",
-    "MAX_SEED",
+    "parse_class_list",
+    "parse_classes",
+    "parse_grid",
+    "parse_seeds",
+    "truncated_normal",
 ]
 
 MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed accepts up to this value
@@ -40,7 +41,8 @@ def _parse_int_list(text: str, what: str, example: str) -> list[int]:
     for part in items:
         m = _RANGE.match(part)
         if m is None:
-            raise UserError(f"bad {what} {part!r} in {text!r}: use non-negative integers and ranges like {example}")
+            raise UserError(f"bad {what} {part!r} in {text!r}: "
+                            f"use non-negative integers and ranges like {example}")
         lo = int(m.group(1))
         hi = int(m.group(2)) if m.group(2) is not None else lo
         if hi < lo:
@@ -61,9 +63,14 @@ def parse_seeds(text: str) -> list[int]:
     return _parse_int_list(text, "seeds", "0-99,120,200-202")
 
 
+def parse_class_list(text: str) -> list[int]:
+    """``"0,3-5"`` -> ``[0, 3, 4, 5]`` (syntax only; see :func:`check_classes` for the range)."""
+    return _parse_int_list(text, "classes", "0,3-5")
+
+
 def parse_classes(text: str, num_classes: int) -> list[int]:
     """``"0,3-5"`` -> class indices, each checked against ``num_classes`` (0 = unconditional)."""
-    classes = _parse_int_list(text, "classes", "0,3-5")
+    classes = parse_class_list(text)
     check_classes(classes, num_classes)
     return classes
 

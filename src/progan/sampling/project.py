@@ -20,7 +20,6 @@ import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -36,8 +35,15 @@ from progan.sampling._io import check_output_dir, device_of, label_tensor, load_
 from progan.sampling.video import write_video
 
 __all__ = [
-    "ProjectConfig", "Projection", "load_target", "load_mask", "laplacian_pyramid", "projection_loss",
-    "project", "project_image", "psnr",
+    "ProjectConfig",
+    "Projection",
+    "laplacian_pyramid",
+    "load_mask",
+    "load_target",
+    "project",
+    "project_image",
+    "projection_loss",
+    "psnr",
 ]
 
 _PIL_MODES = {1: "L", 3: "RGB", 4: "RGBA"}
@@ -123,7 +129,8 @@ def load_mask(path: str | os.PathLike[str], resolution: int) -> np.ndarray:
 
 
 def laplacian_pyramid(x: Tensor, levels: int) -> list[Tensor]:
-    """Band-pass images ``x - up(down(x))`` per octave (2x2 average down, bilinear up), then the low-pass rest."""
+    """Band-pass images ``x - up(down(x))`` per octave (2x2 average down, bilinear up), then the
+    low-pass rest."""
     bands = []
     for _ in range(levels):
         if min(x.shape[-2:]) < 4:
@@ -146,7 +153,8 @@ def projection_loss(images: Tensor, target: Tensor, mask: Tensor | None, *, lap_
     if lap_weight == 0:
         return l2
     lap = images.new_zeros(len(images))
-    for a, b in zip(laplacian_pyramid(images * mask, lap_levels), laplacian_pyramid(target * mask, lap_levels)):
+    pairs = zip(laplacian_pyramid(images * mask, lap_levels), laplacian_pyramid(target * mask, lap_levels))
+    for a, b in pairs:
         lap = lap + (a - b).abs().mean(dim=(1, 2, 3))
     return l2 + lap_weight * lap
 
@@ -211,7 +219,8 @@ def project(
     if mask is not None:
         shown[:, ~mask] = 128
     scale = max(1, -(-128 // res))
-    record = set(np.linspace(0, cfg.steps - 1, max(2, min(cfg.frames, cfg.steps))).round().astype(int).tolist())
+    n_frames = max(2, min(cfg.frames, cfg.steps))
+    record = set(np.linspace(0, cfg.steps - 1, n_frames).round().astype(int).tolist())
     frames: list[np.ndarray] = []
     start = time.perf_counter()
     losses = torch.zeros(K)

@@ -11,11 +11,15 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from progan.errors import UserError
 from progan.sampling._io import check_output_file
+
+if TYPE_CHECKING:  # pragma: no cover
+    from typing_extensions import Self
 
 VIDEO_SUFFIXES = (".mp4", ".gif")
 
@@ -92,7 +96,7 @@ class VideoWriter:
         if self._tmp.exists():
             self._tmp.unlink()
 
-    def __enter__(self) -> "VideoWriter":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
