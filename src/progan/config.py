@@ -37,7 +37,20 @@ class NetworkConfig:
     normalize_latents: bool = True  # pixel-normalise z before the first layer
     mbstd_group_size: int = 4       # minibatch stddev group (Sec. 3); 0 disables
     mbstd_num_features: int = 1
-    conditioning: str = "none"      # "none" | "acgan" (D predicts labels, G concatenates a one-hot)
+    conditioning: str = "none"      # "none" | "acgan" (D predicts labels) | "projection" (Miyato & Koyama D)
+    # BigGAN options (Brock et al. 2019). Spectral norm and equalized lr are alternatives: the progan
+    # architecture rejects both at once; the biggan architecture ignores equalized_lr, pixelnorm,
+    # normalize_latents, mbstd_* and fmap_* (its widths come from biggan_ch).
+    architecture: str = "progan"    # "progan" (progressive growing) | "biggan" (residual blocks, no growing)
+    g_norm: str = "auto"            # G's normalisation: "pixel" | "cbn" (conditional BN); auto: pixel for
+                                    # progan, cbn for biggan. Labels reach a pixel-norm G as a one-hot, a
+                                    # cbn G through a shared embedding
+    shared_dim: int = 128           # shared class embedding of a cbn G (BigGAN: 128)
+    hierarchical_z: bool = False    # split z into equal chunks: input layer + one per block (cbn G only)
+    spectral_norm: str = "none"     # "none" | "g" | "d" | "both": 1 power iteration per training forward
+    attention: list[int] = field(default_factory=list)  # resolutions with a self-attention block (G and D)
+    ortho_init: bool = False        # orthogonal init of conv/linear/embedding weights (no equalized lr)
+    biggan_ch: int = 64             # biggan channel multiplier (BigGAN: 96 at 128x128)
 
     def validate(self) -> None:
         _check(is_power_of_two(self.resolution) and 4 <= self.resolution <= 1024,
@@ -49,10 +62,51 @@ class NetworkConfig:
         _check(self.fmap_decay >= 0, f"fmap_decay must be >= 0, got {self.fmap_decay}")
         _check(self.mbstd_group_size >= 0, f"mbstd_group_size must be >= 0 (0 disables), got {self.mbstd_group_size}")
         _check(self.mbstd_num_features >= 1, "mbstd_num_features must be >= 1")
-        _check(self.conditioning in ("none", "acgan"),
-               f"conditioning must be 'none' or 'acgan', got {self.conditioning!r}")
+        _check(self.conditioning in ("none", "acgan", "projection"),
+               f"conditioning must be 'none', 'acgan' or 'projection', got {self.conditioning!r}")
         _check(self.conditioning == "none" or self.num_classes > 0,
                "conditioning needs labels: num_classes must be > 0 (prepare the data set with --labels)")
+        self._validate_biggan_options()
+
+    def _validate_biggan_options(self) -> None:
+        _check(self.architecture in ("progan", "biggan"),
+               f"architecture must be 'progan' or 'biggan', got {self.architecture!r}")
+        _check(self.g_norm in ("auto", "pixel", "cbn"), f"g_norm must be auto, pixel or cbn, got {self.g_norm!r}")
+        _check(self.spectral_norm in ("none", "g", "d", "both"),
+               f"spectral_norm must be none, g, d or both, got {self.spectral_norm!r}")
+        _check(self.shared_dim >= 1, f"shared_dim must be >= 1, got {self.shared_dim}")
+        _check(self.biggan_ch >= 1, f"biggan_ch must be >= 1, got {self.biggan_ch}")
+        for r in self.attention:
+            _check(is_power_of_two(r) and 8 <= r <= self.resolution,
+                   f"attention resolutions must be powers of two in 8..{self.resolution}, got {r}")
+        if self.architecture == "biggan":
+            _check(self.resolution in (16, 32, 64, 128, 256),
+                   f"the biggan architecture makes 16, 32, 64, 128 or 256 pixels, got {self.resolution}")
+            _check(self.g_norm in ("auto", "cbn"), "the biggan architecture normalises G with cbn; set g_norm=auto")
+        else:
+            _check(self.spectral_norm == "none" or not self.equalized_lr,
+                   "spectral_norm and equalized_lr are alternatives: set network.equalized_lr=false to use SN")
+            _check(not self.ortho_init or not self.equalized_lr,
+                   "ortho_init needs network.equalized_lr=false (equalized layers store N(0, 1) weights)")
+            _check(not self.hierarchical_z or self.resolved_g_norm == "cbn",
+                   "hierarchical_z needs conditional BN in G: set network.g_norm=cbn")
+        if self.hierarchical_z:
+            _check(self.latent_size % self.num_z_chunks == 0,
+                   f"hierarchical_z splits latent_size {self.latent_size} into {self.num_z_chunks} equal chunks; "
+                   f"use a multiple of {self.num_z_chunks}")
+
+    @property
+    def resolved_g_norm(self) -> str:
+        """``g_norm`` with ``auto`` resolved: cbn for biggan, pixel for progan."""
+        if self.g_norm != "auto":
+            return self.g_norm
+        return "cbn" if self.architecture == "biggan" else "pixel"
+
+    @property
+    def num_z_chunks(self) -> int:
+        """Chunks of a hierarchical z: one for the input layer and one per G block with norms (biggan:
+        the up-blocks 8..resolution; progan: the 4x4 block too)."""
+        return self.resolution_log2 - (1 if self.architecture == "biggan" else 0)
 
     @property
     def resolution_log2(self) -> int:
@@ -208,6 +262,10 @@ class TrainConfig:
         self.network.validate()
         self.loss.validate()
         self.schedule.validate(self.network.resolution)
+        _check(self.network.architecture != "biggan"
+               or self.schedule.lod_training_kimg + self.schedule.lod_transition_kimg == 0,
+               "the biggan architecture does not grow: set schedule.lod_training_kimg=0 and "
+               "schedule.lod_transition_kimg=0")
         self.optim.validate()
         self.run.validate()
         self.compute.validate()

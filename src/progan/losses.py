@@ -172,3 +172,23 @@ def g_loss(
     loss = per_sample.mean()
     logs.update({"loss/G": loss, "scores/fake": fake.mean()})
     return loss, {k: v.detach() for k, v in logs.items()}
+
+
+def orthogonal_regularization(G: torch.nn.Module, beta: float) -> Tensor:
+    """BigGAN's off-diagonal orthogonal regularisation (Brock et al. 2019, Sec. 3.1, eq. 3), float32 scalar.
+
+    ``beta * sum_W ||W W^T * (1 - I)||_F^2`` over every weight of ``G`` with two or more dimensions,
+    flattened to ``[out, -1]`` (one row per filter, so the Gram matrix compares filters as the
+    authors' code does), except embeddings: the shared class embedding is a lookup table, not a
+    layer (BigGAN leaves it out). Under spectral norm the stored (un-normalised) weight is used.
+    """
+    embeddings = {id(p) for m in G.modules() if isinstance(m, torch.nn.Embedding) for p in m.parameters()}
+    total = torch.zeros((), dtype=torch.float32)
+    for p in G.parameters():
+        if p.dim() < 2 or id(p) in embeddings or not p.requires_grad:
+            continue
+        w = p.float().flatten(1)
+        gram = w @ w.T
+        off = gram - torch.diag_embed(torch.diagonal(gram))
+        total = total.to(p.device) + off.square().sum()
+    return beta * total

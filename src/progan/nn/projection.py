@@ -1,0 +1,40 @@
+"""Projection discriminator head (Miyato & Koyama 2018), as BigGAN's D (Brock et al. 2019).
+
+``score = linear(h) + <embed(y), h>`` for pooled features ``h``: the class enters as an inner
+product with the features instead of an input channel or an auxiliary classifier.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from torch import Tensor, nn
+
+from progan.nn.spectral import LinearFactory, embedding, linear
+
+
+class ProjectionHead(nn.Module):
+    """``[N, F]`` features (and class indices ``[N]``) -> scores ``[N]``; unconditional when ``num_classes == 0``."""
+
+    def __init__(
+        self,
+        features: int,
+        num_classes: int,
+        which_linear: LinearFactory = functools.partial(linear, sn=True),
+        *,
+        sn: bool = True,          # spectral norm on the class embedding too (as D's other layers)
+    ) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        self.linear = which_linear(features, 1)
+        self.embed = embedding(num_classes, features, sn=sn) if num_classes > 0 else None
+
+    def forward(self, h: Tensor, labels: Tensor | None = None) -> Tensor:
+        out = self.linear(h)[:, 0]
+        if self.embed is None:
+            return out
+        if labels is None:
+            raise ValueError(f"this discriminator is conditional on {self.num_classes} classes: pass labels")
+        if labels.dim() != 1:
+            raise ValueError(f"projection D takes class indices [N], got labels of shape {list(labels.shape)}")
+        return out + (self.embed(labels.long()) * h).sum(dim=1)

@@ -1,0 +1,82 @@
+"""Layer factories for BigGAN-style networks: spectral normalisation and orthogonal initialisation.
+
+Spectral normalisation (Miyato et al. 2018) divides a weight by an estimate of its largest singular
+value, refined by one power iteration per forward pass in train mode (BigGAN, Brock et al. 2019,
+uses one per step); torch's ``parametrizations.spectral_norm`` does exactly that. The factories
+here take ``sn`` / ``ortho`` flags so a network can receive them pre-bound with
+``functools.partial`` (BigGAN-PyTorch's ``which_conv``): switching SN on or off is one line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils import parametrizations, parametrize
+
+SN_EPS = 1e-6  # BigGAN-PyTorch's order of magnitude; torch's default 1e-12 also works in fp32
+
+ConvFactory = Callable[..., nn.Module]
+"""``which_conv(in_channels, out_channels, kernel_size=3, bias=True) -> module``."""
+LinearFactory = Callable[..., nn.Module]
+"""``which_linear(in_features, out_features, bias=True) -> module``."""
+
+
+def spectral_norm(module: nn.Module, n_power_iterations: int = 1) -> nn.Module:
+    """Spectrally normalise ``module.weight`` in place (torch parametrization; u, v kept as buffers)."""
+    return parametrizations.spectral_norm(module, n_power_iterations=n_power_iterations, eps=SN_EPS)
+
+
+def orthogonal_init_(module: nn.Module) -> nn.Module:
+    """Orthogonal init of a conv / linear / embedding weight (flattened to [out, -1]), zero bias (BigGAN)."""
+    nn.init.orthogonal_(raw_weight(module))
+    bias = getattr(module, "bias", None)
+    if isinstance(bias, Tensor):
+        nn.init.zeros_(bias)
+    return module
+
+
+def raw_weight(module: nn.Module) -> nn.Parameter:
+    """The stored weight parameter: under spectral norm, the un-normalised ``original``."""
+    if parametrize.is_parametrized(module, "weight"):
+        return module.parametrizations.weight.original  # type: ignore[union-attr,return-value]
+    return module.weight  # type: ignore[return-value]
+
+
+def conv2d(
+    in_channels: int,
+    out_channels: int,
+    kernel_size: int = 3,
+    *,
+    bias: bool = True,
+    sn: bool = True,          # spectral normalisation, one power iteration per training forward
+    ortho: bool = True,       # orthogonal init (BigGAN); False keeps torch's default init
+) -> nn.Module:
+    """``kernel_size`` conv with 'same' padding, optionally orthogonally initialised and spectrally normalised."""
+    m = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=bias)
+    if ortho:
+        orthogonal_init_(m)
+    return spectral_norm(m) if sn else m
+
+
+def linear(in_features: int, out_features: int, *, bias: bool = True, sn: bool = True, ortho: bool = True) -> nn.Module:
+    """Dense layer, optionally orthogonally initialised and spectrally normalised."""
+    m = nn.Linear(in_features, out_features, bias=bias)
+    if ortho:
+        orthogonal_init_(m)
+    return spectral_norm(m) if sn else m
+
+
+def embedding(num_embeddings: int, dim: int, *, sn: bool = False, ortho: bool = True) -> nn.Module:
+    """Class embedding. G's shared embedding has no SN (BigGAN: it is a lookup table, not a layer whose
+    Lipschitz constant matters); D's projection embedding has SN when D's layers do."""
+    m = nn.Embedding(num_embeddings, dim)
+    if ortho:
+        nn.init.orthogonal_(m.weight)
+    return spectral_norm(m) if sn else m
+
+
+def max_singular_value(weight: Tensor) -> float:
+    """Exact largest singular value of a weight flattened to [out, -1] (what SN estimates)."""
+    return float(torch.linalg.matrix_norm(weight.detach().flatten(1).float(), ord=2))
