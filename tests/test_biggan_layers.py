@@ -17,6 +17,15 @@ from progan.nn.projection import ProjectionHead
 from progan.nn.spectral import conv2d, embedding, linear, max_singular_value, raw_weight
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # Layers this small gain nothing from a second thread and lose a lot when other jobs share the CPU.
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.mark.parametrize("make", [lambda: conv2d(8, 16, 3), lambda: linear(20, 12), lambda: conv2d(16, 4, 1)])
 def test_spectral_norm_makes_the_largest_singular_value_one(make) -> None:
     torch.manual_seed(0)

@@ -8,15 +8,20 @@ from torch import nn
 
 from progan.config import NetworkConfig
 from progan.networks.progressive import Discriminator, Generator, lod_level_alpha
+from progan.networks import biggan
 
 __all__ = ["Discriminator", "Generator", "lod_level_alpha", "build_generator", "build_discriminator"]
 
 
 def build_generator(cfg: NetworkConfig) -> nn.Module:
-    """The generator of ``cfg`` (ProGAN's progressive G by default)."""
+    """The generator of ``cfg`` (ProGAN's progressive G by default; BigGAN's for ``architecture="biggan"``)."""
+    if cfg.architecture == "biggan":
+        return biggan.Generator(cfg)
     return Generator(cfg)
 
 
 def build_discriminator(cfg: NetworkConfig) -> nn.Module:
-    """The discriminator of ``cfg`` (ProGAN's progressive D by default)."""
+    """The discriminator of ``cfg`` (ProGAN's progressive D by default; BigGAN's for ``architecture="biggan"``)."""
+    if cfg.architecture == "biggan":
+        return biggan.Discriminator(cfg)
     return Discriminator(cfg)
