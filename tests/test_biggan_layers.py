@@ -8,6 +8,7 @@ import functools
 import pytest
 import torch
 import torch.nn.functional as F
+from biggan_threads import one_thread  # noqa: F401  (autouse)
 from torch import nn
 
 from progan.losses import orthogonal_regularization
@@ -15,15 +16,6 @@ from progan.nn.attention import SelfAttention
 from progan.nn.condnorm import CondBatchNorm2d
 from progan.nn.projection import ProjectionHead
 from progan.nn.spectral import conv2d, embedding, linear, max_singular_value, raw_weight
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Layers this small gain nothing from a second thread and lose a lot when other jobs share the CPU.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.mark.parametrize("make", [lambda: conv2d(8, 16, 3), lambda: linear(20, 12), lambda: conv2d(16, 4, 1)])

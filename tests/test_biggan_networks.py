@@ -4,9 +4,11 @@ configuration errors, and gradient accumulation equal to one big batch."""
 from __future__ import annotations
 
 import copy
+import itertools
 
 import pytest
 import torch
+from biggan_threads import one_thread  # noqa: F401  (autouse)
 
 from progan.config import LossConfig, NetworkConfig, TrainConfig
 from progan.errors import UserError
@@ -16,19 +18,10 @@ from progan.training.stats import Collector
 from progan.training.steps import StepContext, d_step
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Layers this small gain nothing from a second thread and lose a lot when other jobs share the CPU.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _cfg(**kw) -> NetworkConfig:
-    base = dict(architecture="biggan", resolution=16, channels=1, num_classes=3, conditioning="projection",
-                latent_size=24, hierarchical_z=True, spectral_norm="both", ortho_init=True, biggan_ch=4,
-                shared_dim=8, attention=[8])
+    base = {"architecture": "biggan", "resolution": 16, "channels": 1, "num_classes": 3, "conditioning": "projection",
+                "latent_size": 24, "hierarchical_z": True, "spectral_norm": "both", "ortho_init": True, "biggan_ch": 4,
+                "shared_dim": 8, "attention": [8]}
     return NetworkConfig(**(base | kw))
 
 
@@ -46,7 +39,7 @@ def test_shapes_range_and_progan_interface(res: int) -> None:
     assert scores.shape == (4,) and logits is None and torch.isfinite(scores).all()
     # Block widths follow the architecture table.
     widths = biggan.G_WIDTHS[res]
-    assert [b.conv1.weight.shape[:2] for b in G.blocks] == [(4 * o, 4 * i) for i, o in zip(widths, widths[1:])]
+    assert [b.conv1.weight.shape[:2] for b in G.blocks] == [(4 * o, 4 * i) for i, o in itertools.pairwise(widths)]
     d_res = [b.resolution for b in biggan.discriminator_arch(res, 3, 4)]
     assert d_res == {16: [8, 4, 4], 32: [16, 8, 8, 8], 64: [32, 16, 8, 4, 4]}[res]  # BigGAN-PyTorch's D_arch
 
@@ -112,14 +105,14 @@ def test_acgan_head_and_unconditional_nets() -> None:
 
 
 @pytest.mark.parametrize("kw, message", [
-    (dict(architecture="progan", spectral_norm="d"), "set network.equalized_lr=false"),
-    (dict(architecture="progan", ortho_init=True, spectral_norm="none", hierarchical_z=False), "ortho_init needs"),
-    (dict(latent_size=25), "multiple of 3"),
-    (dict(resolution=8), "16, 32, 64, 128 or 256"),
-    (dict(attention=[12]), "attention resolutions"),
-    (dict(g_norm="pixel"), "normalises G with cbn"),
-    (dict(spectral_norm="yes"), "spectral_norm must be"),
-    (dict(resolution=64, latent_size=60, attention=[32]), "needs a multiple of 8 channels"),
+    ({"architecture": "progan", "spectral_norm": "d"}, "set network.equalized_lr=false"),
+    ({"architecture": "progan", "ortho_init": True, "spectral_norm": "none", "hierarchical_z": False}, "ortho_init needs"),
+    ({"latent_size": 25}, "multiple of 3"),
+    ({"resolution": 8}, "16, 32, 64, 128 or 256"),
+    ({"attention": [12]}, "attention resolutions"),
+    ({"g_norm": "pixel"}, "normalises G with cbn"),
+    ({"spectral_norm": "yes"}, "spectral_norm must be"),
+    ({"resolution": 64, "latent_size": 60, "attention": [32]}, "needs a multiple of 8 channels"),
 ])
 def test_config_errors_are_one_line(kw, message) -> None:
     with pytest.raises(UserError, match=message):

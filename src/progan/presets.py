@@ -100,11 +100,11 @@ def _biggan_network(resolution: int, channels: int, **kw: object) -> NetworkConf
     """BigGAN's choices (Brock et al. 2019): projection D, shared embedding + conditional BN, hierarchical z,
     SN in G and D, orthogonal init. ``num_classes`` is the data's (10 for both presets; the loop takes it from
     the data set, and a data set without labels is refused under projection conditioning)."""
-    base: dict[str, object] = dict(
-        architecture="biggan", resolution=resolution, channels=channels, conditioning="projection", num_classes=10,
-        hierarchical_z=True, spectral_norm="both", ortho_init=True, latent_size=128, shared_dim=128,
-        equalized_lr=False, pixelnorm=False,
-    )
+    base: dict[str, object] = {
+        "architecture": "biggan", "resolution": resolution, "channels": channels, "conditioning": "projection",
+        "num_classes": 10, "hierarchical_z": True, "spectral_norm": "both", "ortho_init": True, "latent_size": 128,
+        "shared_dim": 128, "equalized_lr": False, "pixelnorm": False,
+    }
     return NetworkConfig(**(base | kw))  # type: ignore[arg-type]
 
 

@@ -7,19 +7,17 @@ positions), and the attended values are projected back to C channels and added w
 
 from __future__ import annotations
 
-import functools
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from progan.nn.spectral import ConvFactory, conv2d
+from progan.nn.spectral import SN_CONV, ConvFactory
 
 
 class SelfAttention(nn.Module):
     """``x + gamma * o(softmax(theta(x)^T phi(x)) g(x))`` over the H*W positions of an NCHW map."""
 
-    def __init__(self, channels: int, which_conv: ConvFactory = functools.partial(conv2d, sn=True)) -> None:
+    def __init__(self, channels: int, which_conv: ConvFactory = SN_CONV) -> None:
         super().__init__()
         if channels < 8 or channels % 8:
             raise ValueError(f"self-attention needs a multiple of 8 channels, got {channels}")

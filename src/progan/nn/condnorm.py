@@ -9,11 +9,9 @@ uses the running statistics (G_ema in eval mode takes them from G, which the EMA
 
 from __future__ import annotations
 
-import functools
-
 from torch import Tensor, nn
 
-from progan.nn.spectral import LinearFactory, linear
+from progan.nn.spectral import SN_LINEAR, LinearFactory
 
 
 class CondBatchNorm2d(nn.Module):
@@ -23,7 +21,7 @@ class CondBatchNorm2d(nn.Module):
         self,
         num_features: int,
         cond_dim: int,
-        which_linear: LinearFactory = functools.partial(linear, sn=True),
+        which_linear: LinearFactory = SN_LINEAR,
         *,
         eps: float = 1e-5,
         momentum: float = 0.1,

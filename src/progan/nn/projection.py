@@ -6,11 +6,9 @@ product with the features instead of an input channel or an auxiliary classifier
 
 from __future__ import annotations
 
-import functools
-
 from torch import Tensor, nn
 
-from progan.nn.spectral import LinearFactory, embedding, linear
+from progan.nn.spectral import SN_LINEAR, LinearFactory, embedding
 
 
 class ProjectionHead(nn.Module):
@@ -20,7 +18,7 @@ class ProjectionHead(nn.Module):
         self,
         features: int,
         num_classes: int,
-        which_linear: LinearFactory = functools.partial(linear, sn=True),
+        which_linear: LinearFactory = SN_LINEAR,
         *,
         sn: bool = True,          # spectral norm on the class embedding too (as D's other layers)
     ) -> None:

@@ -9,6 +9,7 @@ here take ``sn`` / ``ortho`` flags so a network can receive them pre-bound with
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import torch
@@ -80,3 +81,9 @@ def embedding(num_embeddings: int, dim: int, *, sn: bool = False, ortho: bool = 
 def max_singular_value(weight: Tensor) -> float:
     """Exact largest singular value of a weight flattened to [out, -1] (what SN estimates)."""
     return float(torch.linalg.matrix_norm(weight.detach().flatten(1).float(), ord=2))
+
+
+SN_CONV: ConvFactory = functools.partial(conv2d, sn=True)
+"""BigGAN's default ``which_conv``: orthogonal init, spectral norm."""
+SN_LINEAR: LinearFactory = functools.partial(linear, sn=True)
+"""BigGAN's default ``which_linear``."""
