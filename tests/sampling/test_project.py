@@ -63,6 +63,14 @@ def test_projection_loss_reference_and_mask() -> None:
     torch.testing.assert_close(projection_loss(a, c, mask), projection_loss(a, b, mask))
 
 
+def test_projection_loss_ignores_values_clipped_to_the_target_bound() -> None:
+    target = torch.tensor([-1.0, 1.0, 0.0, -1.0]).view(1, 1, 2, 2)
+    images = torch.tensor([-3.0, 2.0, 0.0, -0.5]).view(1, 1, 2, 2)
+    # Only the last pixel counts: -3 and 2 clip to the target's -1 and 1.
+    assert projection_loss(images, target, None, lap_weight=0).item() == pytest.approx(0.25 / 4)
+    assert projection_loss(images[..., :1, :], target[..., :1, :], None).item() == 0.0
+
+
 def test_psnr_reference() -> None:
     a = np.zeros((1, 4, 4), np.uint8)
     b = a.copy()

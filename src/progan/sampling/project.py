@@ -145,9 +145,14 @@ def laplacian_pyramid(x: Tensor, levels: int) -> list[Tensor]:
 def projection_loss(images: Tensor, target: Tensor, mask: Tensor | None, *, lap_weight: float = 1.0,
                     lap_levels: int = 4) -> Tensor:
     """Per-sample loss ``[N]``: mean squared error over known pixels + ``lap_weight`` x the mean L1
-    distance of the Laplacian pyramids of the masked images (the mask zeroes unknown pixels in both)."""
+    distance of the Laplacian pyramids of the masked images (the mask zeroes unknown pixels in both).
+    Generated values beyond [-1, 1] count as the bound where the target is at that bound, since the
+    uint8 image clips them there anyway."""
     if mask is None:
         mask = torch.ones_like(target[:, :1])
+    # Saving clips to [-1, 1]: where the target sits at a bound, anything beyond it is as good as the bound.
+    beyond = ((target <= -1.0) & (images < -1.0)) | ((target >= 1.0) & (images > 1.0))
+    images = torch.where(beyond, target, images)
     known = mask.sum().clamp_min(1.0) * images.shape[1]
     l2 = ((images - target) ** 2 * mask).sum(dim=(1, 2, 3)) / known
     if lap_weight == 0:
