@@ -250,9 +250,10 @@ def test_plot_and_animation_files(tmp_path: Path) -> None:
 
 def test_cli_constants_match_the_library() -> None:
     from progan.cli import toy as cli_toy
-    from progan.toy import DEFAULT_STEPS, LOSSES
+    from progan.toy import LOSSES
 
-    assert cli_toy.LOSS_NAMES == tuple(LOSSES) and cli_toy.DEFAULT_STEPS == DEFAULT_STEPS
+    assert cli_toy.LOSS_NAMES == tuple(LOSSES)
+    assert cli_toy.DEFAULT_STEPS == {name: loss.default_steps for name, loss in LOSSES.items()}
 
 
 def _cli(args: list[str], capsys) -> tuple[int, str, str]:
@@ -326,3 +327,10 @@ def test_cli_default_compare_15_24(capsys) -> None:
     assert code == 0 and err == ""
     assert "15 is more likely than 24" in out
     assert out.splitlines()[0].startswith("Trained G and D on 50 numbers: non-saturating loss, 2000 steps, seed 0")
+
+
+def test_package_exports_resolve() -> None:
+    from progan import toy
+
+    assert set(toy.__all__) == set(toy._MODULE_OF)
+    assert all(getattr(toy, name) is not None for name in toy.__all__)

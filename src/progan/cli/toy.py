@@ -13,7 +13,7 @@ from progan.errors import UserError
 # Literal here so that --help and input errors answer without importing torch; a test keeps them equal
 # to progan.toy's.
 LOSS_NAMES = ("minimax", "non-saturating", "wgan-gp")
-DEFAULT_STEPS = 2000
+DEFAULT_STEPS = {"minimax": 2000, "non-saturating": 2000, "wgan-gp": 1000}
 DEFAULT_MEAN, DEFAULT_STD, DEFAULT_COUNT = 16.0, 5.0, 50
 
 
@@ -32,7 +32,8 @@ def _check_output(path: Path, option: str, suffixes: tuple[str, ...]) -> None:
 @click.option("--count", type=int, default=None, help=f"How many numbers to draw [default: {DEFAULT_COUNT}].")
 @click.option("--loss", type=click.Choice(LOSS_NAMES), default="non-saturating", show_default=True,
               help="minimax: J(G) = -J(D); non-saturating: G maximises log D(G(z)); wgan-gp: critic + penalty.")
-@click.option("--steps", type=int, default=DEFAULT_STEPS, show_default=True, help="Training steps (G updates).")
+@click.option("--steps", type=int, default=None,
+              help="Training steps (G updates) [default: 2000; 1000 for wgan-gp].")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for the drawn numbers and training.")
 @click.option("--compare", "compare", type=float, multiple=True, metavar="X",
               help="Values to compare: --compare 15 24 (use --compare=-3 for a negative first value).")
@@ -44,7 +45,7 @@ def _check_output(path: Path, option: str, suffixes: tuple[str, ...]) -> None:
 @click.option("--frames", type=int, default=40, show_default=True, help="Frames in the --animate GIF.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the text report.")
 def command(numbers: Path | None, mean: float | None, std: float | None, count: int | None, loss: str,
-            steps: int, seed: int, compare: tuple[float, ...], more_values: tuple[float, ...],
+            steps: int | None, seed: int, compare: tuple[float, ...], more_values: tuple[float, ...],
             plot: Path | None, animate: Path | None, frames: int, as_json: bool) -> None:
     """Train a tiny GAN on a list of numbers: G learns to sample them, D learns to tell.
 
@@ -69,6 +70,7 @@ def command(numbers: Path | None, mean: float | None, std: float | None, count: 
         raise UserError(f"--std must be a finite number > 0, got {std}")
     if count < 2:
         raise UserError(f"--count must be >= 2, got {count}")
+    steps = DEFAULT_STEPS[loss] if steps is None else steps
     if steps < 1:
         raise UserError(f"--steps must be >= 1, got {steps}")
     if frames < 2:

@@ -12,7 +12,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 __all__ = [
-    "DEFAULT_STEPS", "LOSSES", "Comparison", "KSResult", "Summary", "ToyConfig", "ToyFrame", "ToyHistory",
+    "LOSSES", "Comparison", "KSResult", "Summary", "ToyConfig", "ToyFrame", "ToyHistory",
     "ToyLoss", "ToyResult", "animate_result", "check_numbers", "collapse_message", "compare",
     "draw_numbers", "ks_two_sample", "parse_numbers", "plot_result", "read_numbers", "report_dict",
     "report_text", "summarize", "train_toy",
@@ -21,7 +21,7 @@ _MODULES = {
     "data": ("check_numbers", "draw_numbers", "parse_numbers", "read_numbers"),
     "losses": ("LOSSES", "ToyLoss"),
     "stats": ("Comparison", "KSResult", "Summary", "compare", "ks_two_sample", "summarize"),
-    "train": ("DEFAULT_STEPS", "ToyConfig", "ToyFrame", "ToyHistory", "ToyResult", "train_toy"),
+    "train": ("ToyConfig", "ToyFrame", "ToyHistory", "ToyResult", "train_toy"),
     "plots": ("animate_result", "plot_result"),
     "report": ("collapse_message", "report_dict", "report_text"),
 }
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from progan.toy.plots import animate_result, plot_result
     from progan.toy.report import collapse_message, report_dict, report_text
     from progan.toy.stats import Comparison, KSResult, Summary, compare, ks_two_sample, summarize
-    from progan.toy.train import DEFAULT_STEPS, ToyConfig, ToyFrame, ToyHistory, ToyResult, train_toy
+    from progan.toy.train import ToyConfig, ToyFrame, ToyHistory, ToyResult, train_toy
 
 
 def __getattr__(name: str) -> Any:

@@ -97,6 +97,7 @@ class ToyLoss:
     d_steps: int = 1                          # critic updates per G update
     betas: tuple[float, float] = (0.5, 0.999)
     probability: bool = True                  # D's output is a probability (sigmoid of the logit)
+    default_steps: int = 2000                 # G updates that learn N(16, 5) from 50 numbers
 
 
 LOSSES: dict[str, ToyLoss] = {
@@ -104,7 +105,7 @@ LOSSES: dict[str, ToyLoss] = {
     "non-saturating": ToyLoss("non-saturating", minimax_d, non_saturating_g),
     # Gulrajani et al. use 5 critic steps and Adam(0, 0.9).
     "wgan-gp": ToyLoss("wgan-gp", wgan_d, wgan_g, gp_weight=GP_WEIGHT, gp_one_sided=True, d_steps=5,
-                       betas=(0.0, 0.9), probability=False),
+                       betas=(0.0, 0.9), probability=False, default_steps=1000),
 }
 
 

@@ -27,10 +27,7 @@ from progan.toy.stats import (
     summarize,
 )
 
-__all__ = ["DEFAULT_STEPS", "ToyConfig", "ToyFrame", "ToyHistory", "ToyResult", "train_toy"]
-
-DEFAULT_STEPS = 2000
-
+__all__ = ["ToyConfig", "ToyFrame", "ToyHistory", "ToyResult", "train_toy"]
 
 @dataclass(frozen=True)
 class ToyConfig:
@@ -158,7 +155,7 @@ def train_toy(
     data: np.ndarray,
     *,
     loss: str = "non-saturating",
-    steps: int = DEFAULT_STEPS,
+    steps: int | None = None,
     seed: int = 0,
     config: ToyConfig = ToyConfig(),
     frame_every: int = 0,
@@ -170,10 +167,13 @@ def train_toy(
     Follows Goodfellow et al. 2014 (Alg. 1): alternate D and G updates, here with Adam, the whole data
     set (or a random batch of it) as the real batch and ``config.batch_size`` z per step. The data are
     standardised first and results are reported in data units. ``frame_every > 0`` keeps a
-    :class:`ToyFrame` every that many steps for an animation. Deterministic for a seed on CPU.
+    :class:`ToyFrame` every that many steps for an animation. ``steps=None`` takes the loss's
+    ``default_steps`` (2000; 1000 for wgan-gp, whose 5 critic updates per step make each step dearer).
+    Deterministic for a seed on CPU.
     """
     data = check_numbers(data, source="data")
     objective = get_loss(loss)
+    steps = objective.default_steps if steps is None else steps
     if steps < 1:
         raise UserError(f"steps must be >= 1, got {steps}")
     if frame_every < 0:
