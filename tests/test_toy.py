@@ -219,9 +219,9 @@ def test_train_toy_rejects_bad_arguments() -> None:
         train_toy(data, config=ToyConfig(ema=1.0))
 
 
-def test_report_explains_mode_collapse(default_run) -> None:
-    collapsed = dataclasses.replace(
-        default_run, generated_summary=dataclasses.replace(default_run.generated_summary, std=0.2))
+def test_report_explains_mode_collapse() -> None:
+    run = train_toy(draw_numbers(16, 5, 50, 0), steps=5, config=ToyConfig(eval_samples=500))
+    collapsed = dataclasses.replace(run, generated_summary=dataclasses.replace(run.generated_summary, std=0.2))
     message = collapse_message(collapsed)
     assert message is not None and message.startswith("Mode collapse:") and "\n" not in message
     assert message in report_text(collapsed)

@@ -61,6 +61,9 @@ def report_text(result: ToyResult, comparison: Comparison | None = None) -> str:
         if result.probability:
             lines.append("D(x) is D's probability that x is real; near 0.5 means D can no longer tell G's "
                          "samples from the data there, so G's density is the better guide to likelihood.")
+        else:
+            lines.append("The critic's score only ranks how real x looks next to G's samples; its level is "
+                         "arbitrary, so G's density is the guide to likelihood.")
     message = collapse_message(result)
     if message:
         lines.append(message)
