@@ -95,6 +95,8 @@ def test_compare_ranks_by_density_and_reports_d() -> None:
     assert c.answers[1].startswith("24 is about as likely as 30:")  # within 5 %
     assert "(leans the other way)" in c.answers[1]
     assert c.to_dict()["values"][0] == {"value": 24.0, "density": 0.02, "discriminator": 0.4}
+    far = compare([-90.0, 500.0], np.zeros(2), np.array([0.1, 0.2]))
+    assert far.answers[0].startswith("neither -90 nor 500 is plausible")
 
 
 # ---------------------------------------------------------------- data
@@ -278,6 +280,8 @@ def _cli(args: list[str], capsys) -> tuple[int, str, str]:
     (None, ["--steps", "0"], "--steps must be >= 1"),
     (None, ["--compare", "15", "nan"], "must be finite"),
     (None, ["24"], "values to compare follow --compare"),
+    (None, ["--compare", "1", "--bogus"], "no such option '--bogus'"),
+    (None, ["--compare", "1", "two"], "no such argument 'two'"),
     (None, ["--animate", "{tmp}/out.mp4"], "ending in .gif"),
     (None, ["--plot", "{tmp}/nodir/out.png"], "does not exist"),
     (None, ["--loss", "hinge"], "Invalid value for '--loss'"),
@@ -307,7 +311,7 @@ def test_cli_json_is_one_object_with_all_sections(tmp_path: Path, capsys) -> Non
     numbers = tmp_path / "n.txt"
     numbers.write_text("\n".join(str(v) for v in draw_numbers(1000, 200, 40, 1)))
     code, out, err = _cli(["--numbers", str(numbers), "--steps", "100", "--seed", "2", "--json",
-                           "--compare", "1000", "1600", "--plot", str(tmp_path / "p.png"),
+                           "--compare", "1000", "-1600", "--plot", str(tmp_path / "p.png"),
                            "--animate", str(tmp_path / "a.gif"), "--frames", "3"], capsys)
     assert code == 0 and err == ""
     report = json.loads(out)  # exactly one object: json.loads rejects trailing content
@@ -317,7 +321,7 @@ def test_cli_json_is_one_object_with_all_sections(tmp_path: Path, capsys) -> Non
     assert report["data"]["count"] == 40
     assert set(report["generated"]["quantiles"]) == {"p5", "p25", "p50", "p75", "p95"}
     assert 0 <= report["ks"]["statistic"] <= 1
-    assert report["compare"]["ranking"] == [1000.0, 1600.0]
+    assert report["compare"]["ranking"] == [1000.0, -1600.0]
     assert (tmp_path / "p.png").stat().st_size > 0 and (tmp_path / "a.gif").stat().st_size > 0
 
 

@@ -24,7 +24,17 @@ def _check_output(path: Path, option: str, suffixes: tuple[str, ...]) -> None:
         raise UserError(f"{option} {path}: directory {path.parent} does not exist")
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+# Unknown "options" reach MORE_VALUES so that negative numbers can follow --compare (-3 looks like an
+# option to click); anything there that is not a number is reported as an unknown option.
+def _number(token: str) -> float:
+    try:
+        return float(token)
+    except ValueError:
+        kind = "option" if token.startswith("-") else "argument"
+        raise UserError(f"no such {kind} {token!r}") from None
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "ignore_unknown_options": True})
 @click.option("--numbers", type=click.Path(dir_okay=True, path_type=Path), default=None,
               help="Text file of numbers, one per line or separated by commas/spaces.")
 @click.option("--mean", type=float, default=None, help=f"Mean of the drawn numbers [default: {DEFAULT_MEAN:g}].")
@@ -36,8 +46,8 @@ def _check_output(path: Path, option: str, suffixes: tuple[str, ...]) -> None:
               help="Training steps (G updates) [default: 2000; 1000 for wgan-gp].")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for the drawn numbers and training.")
 @click.option("--compare", "compare", type=float, multiple=True, metavar="X",
-              help="Values to compare: --compare 15 24 (use --compare=-3 for a negative first value).")
-@click.argument("more_values", nargs=-1, type=float, metavar="[Y ...]")
+              help="Values to compare: --compare 15 24 -3.")
+@click.argument("more_values", nargs=-1, type=click.UNPROCESSED, metavar="[Y ...]")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Save data vs generated histograms and D's curve (.png, .pdf or .svg).")
 @click.option("--animate", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -45,7 +55,7 @@ def _check_output(path: Path, option: str, suffixes: tuple[str, ...]) -> None:
 @click.option("--frames", type=int, default=40, show_default=True, help="Frames in the --animate GIF.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the text report.")
 def command(numbers: Path | None, mean: float | None, std: float | None, count: int | None, loss: str,
-            steps: int | None, seed: int, compare: tuple[float, ...], more_values: tuple[float, ...],
+            steps: int | None, seed: int, compare: tuple[float, ...], more_values: tuple[str, ...],
             plot: Path | None, animate: Path | None, frames: int, as_json: bool) -> None:
     """Train a tiny GAN on a list of numbers: G learns to sample them, D learns to tell.
 
@@ -53,9 +63,9 @@ def command(numbers: Path | None, mean: float | None, std: float | None, count: 
     --compare values which is more likely. Default data: 50 numbers drawn from N(16, 5) with --seed.
     """
     # Validate everything before any work.
-    values = [*compare, *more_values]
+    values = [*compare, *(_number(token) for token in more_values)]
     if more_values and not compare:
-        raise UserError(f"unexpected argument {more_values[0]:g}; values to compare follow --compare")
+        raise UserError(f"unexpected argument {more_values[0]}; values to compare follow --compare")
     for v in values:
         if not math.isfinite(v):
             raise UserError(f"--compare values must be finite numbers, got {v}")

@@ -111,7 +111,9 @@ def compare(values: list[float], densities: np.ndarray, d_outputs: np.ndarray, *
     d_name = "D(x)" if probability else "critic score"
     answers = []
     for a, b in itertools.pairwise(ranked):
-        if b.density > 0 and a.density / b.density < _TIE_RATIO:
+        if a.density == 0:  # both beyond every generated sample: no ranking to give
+            verdict = f"neither {_fmt(a.value)} nor {_fmt(b.value)} is plausible (G never generates near them)"
+        elif b.density > 0 and a.density / b.density < _TIE_RATIO:
             verdict = f"{_fmt(a.value)} is about as likely as {_fmt(b.value)}"
         else:
             verdict = f"{_fmt(a.value)} is more likely than {_fmt(b.value)}"
