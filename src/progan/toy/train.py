@@ -166,7 +166,9 @@ def train_toy(
 
     Follows Goodfellow et al. 2014 (Alg. 1): alternate D and G updates, here with Adam, the whole data
     set (or a random batch of it) as the real batch and ``config.batch_size`` z per step. The data are
-    standardised first and results are reported in data units. ``frame_every > 0`` keeps a
+    standardised first and results are reported in data units. Two stabilisers, both in ``config``:
+    instance noise on D's inputs (see ``_train``) and an exponential moving average of G's weights
+    (Karras et al. 2018, App. A.1) for the reported samples. ``frame_every > 0`` keeps a
     :class:`ToyFrame` every that many steps for an animation. ``steps=None`` takes the loss's
     ``default_steps`` (2000; 1000 for wgan-gp, whose 5 critic updates per step make each step dearer).
     Deterministic for a seed on CPU.
