@@ -221,6 +221,18 @@ def bench_swd(name: str, reals: np.ndarray, fakes: np.ndarray, ref_n: int, seeds
     return row
 
 
+def _row(c: dict) -> str:
+    def avg(v):
+        return v["avg"] if isinstance(v, dict) else v
+
+    spread = c.get("ours_avg_by_seed")
+    extra = f"  ours over {len(spread)} seeds at ref n {min(spread):.4f}..{max(spread):.4f}" if spread else ""
+    return (f"{c['case']:<20} {c['n']:>6} {c['ours_seconds']:>9.1f} {c['ref_n']:>6} "
+            f"{c.get('ours_subset_seconds', c['ours_seconds']):>10.1f} {c['ref_seconds']:>9.1f} {c['speedup']:>7.1f}x"
+            f"  ours {avg(c['ours']):.4f} (at ref n {avg(c.get('ours_subset', c['ours'])):.4f}) ref {avg(c['ref']):.4f}"
+            f"{extra}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n32", type=int, default=16384, help="images per set, SWD at 32x32")
@@ -230,6 +242,7 @@ def main() -> None:
     ap.add_argument("--ref-pairs", type=int, default=2000, help="MS-SSIM pairs for the NumPy side")
     ap.add_argument("--seeds", type=int, default=3, help="seeds for the seed-to-seed spread of our SWD")
     ap.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
+    ap.add_argument("--cases", default="msssim,swd32,swd128", help="comma-separated subset of msssim,swd32,swd128")
     ap.add_argument("--classifier", action="store_true", help="benchmark the offline classifier instead")
     ap.add_argument("--epochs", type=int, default=3, help="classifier epochs")
     ap.add_argument("--out", default="bench_metrics.json")
@@ -245,31 +258,32 @@ def main() -> None:
                           f"jobs), torch {torch.__version__}, threads {torch.get_num_threads()}, numpy {np.__version__}",
                "cases": []}
     print(results["machine"])
-    n = args.n32
-    results["cases"].append(bench_swd("swd 32x32 gray", gray[:n], gray[n : 2 * n], n, args.seeds))
-    big = rgb128(gray[: 2 * args.n128], seed=0)
-    n = args.n128
-    results["cases"].append(bench_swd("swd 128x128 rgb", big[:n], big[n : 2 * n], min(args.ref_n128, n), args.seeds))
-    del big
-    pairs_imgs = rgb128(gray[: 2 * args.pairs], seed=1)
-    ours, t_ours = timed(lambda: ms_ssim(pairs_imgs))
-    sub = pairs_imgs[: 2 * args.ref_pairs]
-    ours_sub, t_sub = timed(lambda: ms_ssim(sub))
-    ref, t_ref = timed(lambda: np_ms_ssim(sub))
-    results["cases"].append({"case": "msssim 128x128 rgb", "n": args.pairs, "ours": ours, "ours_seconds": t_ours,
-                             "ref_n": args.ref_pairs, "ours_subset": ours_sub, "ours_subset_seconds": t_sub,
-                             "ref": ref, "ref_seconds": t_ref, "speedup": t_ref / t_sub})
-    print(f"\n{'case':<20} {'n':>6} {'ours s':>9} {'ref n':>6} {'ours@ref s':>10} {'ref s':>9} {'speedup':>8}  values")
-    for c in results["cases"]:
-        ours_v = c["ours"]["avg"] if isinstance(c["ours"], dict) else c["ours"]
-        sub_v = c.get("ours_subset", c["ours"])
-        sub_v = sub_v["avg"] if isinstance(sub_v, dict) else sub_v
-        ref_v = c["ref"]["avg"] if isinstance(c["ref"], dict) else c["ref"]
-        spread = c.get("ours_avg_by_seed")
-        extra = f"  ours over {len(spread)} seeds at ref n {min(spread):.4f}..{max(spread):.4f}" if spread else ""
-        print(f"{c['case']:<20} {c['n']:>6} {c['ours_seconds']:>9.1f} {c['ref_n']:>6} "
-              f"{c.get('ours_subset_seconds', c['ours_seconds']):>10.1f} {c['ref_seconds']:>9.1f} {c['speedup']:>7.1f}x"
-              f"  ours {ours_v:.4f} (at ref n {sub_v:.4f}) ref {ref_v:.4f}{extra}")
+    print(f"\n{'case':<20} {'n':>6} {'ours s':>9} {'ref n':>6} {'ours@ref s':>10} {'ref s':>9} {'speedup':>8}  values",
+          flush=True)
+
+    def report(case: dict) -> None:
+        results["cases"].append(case)
+        Path(args.out).write_text(json.dumps(results, indent=1))  # partial results survive an interruption
+        print(_row(case), flush=True)
+
+    cases = set(args.cases.split(","))
+    if "msssim" in cases:
+        pairs_imgs = rgb128(gray[: 2 * args.pairs], seed=1)
+        ours, t_ours = timed(lambda: ms_ssim(pairs_imgs))
+        sub = pairs_imgs[: 2 * args.ref_pairs]
+        ours_sub, t_sub = timed(lambda: ms_ssim(sub))
+        ref, t_ref = timed(lambda: np_ms_ssim(sub))
+        del pairs_imgs
+        report({"case": "msssim 128x128 rgb", "n": args.pairs, "ours": ours, "ours_seconds": t_ours,
+                "ref_n": args.ref_pairs, "ours_subset": ours_sub, "ours_subset_seconds": t_sub,
+                "ref": ref, "ref_seconds": t_ref, "speedup": t_ref / t_sub})
+    if "swd32" in cases:
+        n = args.n32
+        report(bench_swd("swd 32x32 gray", gray[:n], gray[n : 2 * n], n, args.seeds))
+    if "swd128" in cases:
+        big = rgb128(gray[: 2 * args.n128], seed=0)
+        n = args.n128
+        report(bench_swd("swd 128x128 rgb", big[:n], big[n : 2 * n], min(args.ref_n128, n), args.seeds))
     Path(args.out).write_text(json.dumps(results, indent=1))
     print(f"wrote {args.out}")
 

@@ -111,3 +111,10 @@ def test_errors_before_any_work(fake_data, tiny_g, tmp_path, monkeypatch):
     with pytest.raises(UserError, match="3-channel images, the data set has 1"):
         evaluate(G, fake_data(n=16, c=1, res=16, name="gray"), ["swd"])
     assert set(METRICS) == {"swd", "msssim", "fid", "kid", "is", "pr", "cas"}
+
+
+def test_more_samples_than_reals(fake_data, tiny_g):
+    """A data set smaller than num_images: all reals are used, SWD compares equal-sized sets."""
+    data = fake_data(n=20, res=16)
+    out = evaluate(tiny_g(res=16), data, ["swd", "msssim"], num_images=30)
+    assert out["swd"]["avg"] > 0 and 0 < out["msssim"]["msssim"] < 1

@@ -71,10 +71,17 @@ class EvalContext:
         return self._fake_feats
 
 
+def _first(source: ImageSource, n: int) -> ImageSource:
+    if len(source) == n:
+        return source
+    index = np.arange(len(source)) if source.index is None else source.index
+    return ImageSource(source.data, index[:n])
+
+
 def _equal_counts(ctx: EvalContext) -> tuple[ImageSource, ImageSource]:
+    """SWD compares equal-sized sets (a data set smaller than --num gives fewer reals than fakes)."""
     n = min(len(ctx.reals), len(ctx.fakes))
-    cut = lambda s: s if len(s) == n else ImageSource(s.data, (np.arange(len(s)) if s.index is None else s.index)[:n])  # noqa: E731
-    return cut(ctx.reals), cut(ctx.fakes)
+    return _first(ctx.reals, n), _first(ctx.fakes, n)
 
 
 def _swd(ctx: EvalContext) -> dict[str, float]:
