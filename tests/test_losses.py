@@ -204,3 +204,26 @@ def test_losses_float32_under_bfloat16_autocast(kind: str) -> None:
     (dl + gl).backward()
     grads = [p.grad for p in D.parameters()]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
+
+
+@pytest.mark.parametrize("kind", ["wgan-gp", "hinge", "minimax"])
+def test_fused_real_fake_d_call_gives_the_same_loss_and_gradients(kind: str) -> None:
+    from progan.config import NetworkConfig
+    from progan.networks import Discriminator
+
+    torch.manual_seed(3)
+    D = Discriminator(NetworkConfig(resolution=8, channels=3, fmap_base=32, fmap_max=8, mbstd_group_size=4,
+                                    num_classes=3, conditioning="acgan"))
+    reals, fakes = torch.randn(8, 3, 8, 8), torch.randn(8, 3, 8, 8)
+    labels, mix = torch.randint(0, 3, (8,)), torch.rand(8)
+    out = []
+    for fuse in (False, True):
+        D.zero_grad()
+        loss, terms = d_loss(LossConfig(kind=kind), D, reals, fakes, labels, mix=mix, fuse=fuse)
+        loss.backward()
+        out.append((loss.detach(), terms, [p.grad.clone() for p in D.parameters() if p.grad is not None]))
+    (l0, t0, g0), (l1, t1, g1) = out
+    torch.testing.assert_close(l0, l1)
+    assert t0.keys() == t1.keys() and len(g0) == len(g1) > 4
+    for a, b in zip(g0, g1):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)

@@ -79,6 +79,20 @@ class StepContext:
         return False
 
 
+def can_fuse_d_calls(D: nn.Module, n: int) -> bool:
+    """Whether reals and fakes may go through D in one call without changing any result.
+
+    True when D's only batch coupling is the minibatch-stddev layer and its (contiguous) groups fit
+    the batch exactly; D architectures with other batch statistics say so with ``fusable = False``.
+    """
+    D = getattr(D, "_orig_mod", D)
+    if not getattr(D, "fusable", True):
+        return False
+    cfg = getattr(D, "cfg", None)
+    group = getattr(cfg, "mbstd_group_size", 0) if cfg is not None else 0
+    return group <= 1 or (n >= group and n % group == 0)
+
+
 def _part(x: torch.Tensor | None, sl: slice) -> torch.Tensor | None:
     return None if x is None else x[sl]
 
@@ -107,7 +121,8 @@ def d_step(
         with ctx.autocast():
             with torch.no_grad():
                 fakes = G(z[sl], lab)
-            loss, terms = losses.d_loss(loss_cfg, D, reals[sl], fakes, lab, mix=_part(mix, sl))
+            fuse = can_fuse_d_calls(D, sl.stop - sl.start)
+            loss, terms = losses.d_loss(loss_cfg, D, reals[sl], fakes, lab, mix=_part(mix, sl), fuse=fuse)
         ctx.backward(loss * ((sl.stop - sl.start) / n), "D")
         for name, value in terms.items():
             stats.report(name, value)
