@@ -60,7 +60,7 @@ def test_hierarchical_latent_chunks_feed_the_input_layer_and_one_block_each() ->
     torch.manual_seed(0)
     cfg = _cfg()  # 16 px: linear + 2 up-blocks = 3 chunks of 8
     G = build_generator(cfg).eval()
-    assert cfg.num_z_chunks == 3 and G.chunk == 8
+    assert cfg.num_z_chunks == 3 and G.conditioner.chunk == 8
     assert G.linear.weight.shape[1] == 8
     assert G.blocks[0].bn1.gain.weight.shape[1] == cfg.shared_dim + 8
     y = torch.tensor([0, 2])
@@ -69,7 +69,7 @@ def test_hierarchical_latent_chunks_feed_the_input_layer_and_one_block_each() ->
     for i, block in enumerate(G.blocks):
         block.bn1.register_forward_hook(lambda m, a, out, i=i: seen.__setitem__(i, a[1]))
     G(z, y)
-    emb = G.shared(y)
+    emb = G.conditioner.shared(y)
     for i in range(2):
         torch.testing.assert_close(seen[i], torch.cat([emb, z[:, 8 * (i + 1):8 * (i + 2)]], dim=1))
 
@@ -100,7 +100,7 @@ def test_acgan_head_and_unconditional_nets() -> None:
     s, logits = D(torch.randn(2, 1, 16, 16))
     assert s.shape == (2,) and logits.shape == (2, 3)
     G = build_generator(_cfg(conditioning="none", num_classes=0, hierarchical_z=False))
-    assert G.num_classes == 0 and G.shared is None
+    assert G.num_classes == 0 and G.conditioner.shared is None
     assert G(torch.randn(2, 24)).shape == (2, 1, 16, 16)
 
 

@@ -7,8 +7,8 @@ training loop and checkpoint loading only ever go through them.
 from torch import nn
 
 from progan.config import NetworkConfig
-from progan.networks.progressive import Discriminator, Generator, lod_level_alpha
 from progan.networks import biggan
+from progan.networks.progressive import Discriminator, Generator, lod_level_alpha
 
 __all__ = ["Discriminator", "Generator", "lod_level_alpha", "build_generator", "build_discriminator"]
 

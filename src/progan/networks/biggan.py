@@ -24,11 +24,11 @@ from torch import Tensor, nn
 
 from progan.config import NetworkConfig
 from progan.errors import UserError
+from progan.networks.conditioning import LatentConditioner, cbn_factory
 from progan.nn.attention import SelfAttention
-from progan.nn.condnorm import CondBatchNorm2d
 from progan.nn.projection import ProjectionHead
 from progan.nn.resample import downsample2d, upsample2d
-from progan.nn.spectral import ConvFactory, conv2d, embedding, linear
+from progan.nn.spectral import ConvFactory, conv2d, linear
 
 # Width multipliers of ``biggan_ch`` (BigGAN-PyTorch ``G_arch`` / ``D_arch``; 16 is ours, for tests).
 # G: input width of every up-block, then the width of the last block's output.
@@ -173,43 +173,18 @@ class Generator(_BigGANBase):
         which_conv = functools.partial(conv2d, sn=sn, ortho=cfg.ortho_init)
         which_linear = functools.partial(linear, sn=sn, ortho=cfg.ortho_init)
         arch = generator_arch(cfg.resolution, cfg.biggan_ch, cfg.attention)
-        self.chunk = cfg.latent_size // cfg.num_z_chunks if cfg.hierarchical_z else 0
-        # G's shared embedding has no SN: it is a table indexed by the label, and it is also left out
-        # of the orthogonal regularisation.
-        self.shared = embedding(self.num_classes, cfg.shared_dim, sn=False, ortho=cfg.ortho_init) \
-            if self.num_classes else None
-        cond_dim = (cfg.shared_dim if self.num_classes else 0) + self.chunk
-        which_bn = functools.partial(CondBatchNorm2d, cond_dim=cond_dim, which_linear=which_linear)
+        self.conditioner = LatentConditioner(cfg, len(arch), self.num_classes)
+        which_bn = cbn_factory(cfg, self.conditioner.cond_dim)
         self.in_ch = arch[0].in_ch
-        self.linear = which_linear(self.chunk or self.z_dim, self.in_ch * BOTTOM * BOTTOM)
+        self.linear = which_linear(self.conditioner.input_dim, self.in_ch * BOTTOM * BOTTOM)
         self.blocks = nn.ModuleList(GBlock(spec, which_conv, which_bn) for spec in arch)
         self.out_bn = nn.BatchNorm2d(arch[-1].out_ch)
         self.out_conv = which_conv(arch[-1].out_ch, cfg.channels, 3)
 
-    def _embed(self, labels: Tensor | None, n: int) -> Tensor | None:
-        if self.shared is None:
-            return None
-        if labels is None:
-            raise ValueError(f"this generator is conditional on {self.num_classes} classes: pass labels")
-        if labels.dim() == 1 and labels.shape[0] == n:
-            return self.shared(labels.long())
-        if labels.shape == (n, self.num_classes):
-            return labels.to(self.shared.weight.dtype) @ self.shared.weight
-        raise ValueError(f"labels must be class indices [{n}] or rows [{n}, {self.num_classes}], "
-                         f"got {list(labels.shape)}")
-
     def forward(self, z: Tensor, labels: Tensor | None = None, lod: float | None = None) -> Tensor:
         self._check_lod(lod)
-        if z.dim() != 2 or z.shape[1] != self.z_dim:
-            raise ValueError(f"latents must have shape [N, {self.z_dim}], got {list(z.shape)}")
-        n = z.shape[0]
-        emb = self._embed(labels, n)
-        if self.chunk:
-            zs = z.split(self.chunk, dim=1)
-            z0, conds = zs[0], [c if emb is None else torch.cat([emb.to(c.dtype), c], dim=1) for c in zs[1:]]
-        else:
-            z0, conds = z, [emb] * len(self.blocks)
-        x = self.linear(z0).view(n, self.in_ch, BOTTOM, BOTTOM)
+        z0, conds = self.conditioner(z, labels)
+        x = self.linear(z0).view(z.shape[0], self.in_ch, BOTTOM, BOTTOM)
         for block, y in zip(self.blocks, conds):
             x = block(x, y)
         return torch.tanh(self.out_conv(F.relu(self.out_bn(x))))

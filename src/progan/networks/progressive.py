@@ -11,13 +11,17 @@ size and masks), so low-resolution phases cost what their resolution costs.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from progan.config import NetworkConfig
+from progan.networks.conditioning import LatentConditioner, WithAttention, apply_layer_options, cbn_factory
 from progan.nn import EqualizedConv2d, EqualizedLinear, MinibatchStddev, downsample2d, pixel_norm, upsample2d
+from progan.nn.projection import projection_term
+from progan.nn.spectral import embedding
 
 LRELU_SLOPE = 0.2
 
@@ -32,50 +36,63 @@ def lod_level_alpha(resolution_log2: int, lod: float) -> tuple[int, float]:
 
 
 class _ConvAct(nn.Module):
-    """Equalized conv + bias, leaky ReLU 0.2, then pixel norm when ``norm`` (G) — the TF order."""
+    """Equalized conv + bias, leaky ReLU 0.2, then pixel norm when ``norm`` (G) — the TF order.
 
-    def __init__(self, cin: int, cout: int, kernel: int, *, equalized: bool, norm: bool) -> None:
+    With ``cbn`` (a ``which_bn(channels)`` factory) a conditional batch norm reading ``y`` takes pixel
+    norm's place (BigGAN conditioning of a progressive G).
+    """
+
+    def __init__(self, cin: int, cout: int, kernel: int, *, equalized: bool, norm: bool,
+                 cbn: Callable[[int], nn.Module] | None = None) -> None:
         super().__init__()
         self.conv = EqualizedConv2d(cin, cout, kernel, equalized=equalized)
         self.norm = norm
+        self.cbn = cbn(cout) if cbn is not None else None
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         # In place: the conv's output is not needed for its backward, and leaky ReLU's own
         # backward (and double backward, for the gradient penalty) works from its output.
         x = F.leaky_relu(self.conv(x), LRELU_SLOPE, inplace=True)
+        if self.cbn is not None:
+            return self.cbn(x, y)
         return pixel_norm(x) if self.norm else x
 
 
 class _GInput(nn.Module):
     """4x4 block: dense latent -> 4x4 x nf(1) (gain sqrt(2)/4, mimicking a 4x4 transposed conv), 3x3 conv."""
 
-    def __init__(self, in_features: int, channels: int, *, equalized: bool, norm: bool) -> None:
+    def __init__(self, in_features: int, channels: int, *, equalized: bool, norm: bool,
+                 cbn: Callable[[int], nn.Module] | None = None) -> None:
         super().__init__()
         self.channels = channels
         self.dense = EqualizedLinear(in_features, channels * 16, gain=math.sqrt(2.0) / 4,
                                      equalized=equalized, bias=False)
         self.bias = nn.Parameter(torch.zeros(channels))  # one per feature map, as TF's apply_bias after reshape
-        self.conv = _ConvAct(channels, channels, 3, equalized=equalized, norm=norm)
+        self.conv = _ConvAct(channels, channels, 3, equalized=equalized, norm=norm, cbn=cbn)
         self.norm = norm
+        self.cbn = cbn(channels) if cbn is not None else None
 
-    def forward(self, z: Tensor) -> Tensor:
+    def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
         x = self.dense(z).view(-1, self.channels, 4, 4) + self.bias.view(1, -1, 1, 1)
         x = F.leaky_relu(x, LRELU_SLOPE, inplace=True)
-        if self.norm:
+        if self.cbn is not None:
+            x = self.cbn(x, y)
+        elif self.norm:
             x = pixel_norm(x)
-        return self.conv(x)
+        return self.conv(x, y)
 
 
 class _GBlock(nn.Module):
     """Nearest 2x up, two 3x3 convs."""
 
-    def __init__(self, cin: int, cout: int, *, equalized: bool, norm: bool) -> None:
+    def __init__(self, cin: int, cout: int, *, equalized: bool, norm: bool,
+                 cbn: Callable[[int], nn.Module] | None = None) -> None:
         super().__init__()
-        self.conv0 = _ConvAct(cin, cout, 3, equalized=equalized, norm=norm)
-        self.conv1 = _ConvAct(cout, cout, 3, equalized=equalized, norm=norm)
+        self.conv0 = _ConvAct(cin, cout, 3, equalized=equalized, norm=norm, cbn=cbn)
+        self.conv1 = _ConvAct(cout, cout, 3, equalized=equalized, norm=norm, cbn=cbn)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.conv1(self.conv0(upsample2d(x)))
+    def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        return self.conv1(self.conv0(upsample2d(x), y), y)
 
 
 class _DBlock(nn.Module):
@@ -103,12 +120,15 @@ class _DOutput(nn.Module):
         self.dense0 = EqualizedLinear(c1 * 16, c0, equalized=eq)
         self.dense1 = EqualizedLinear(c0, num_outputs, gain=1.0, equalized=eq)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def features(self, x: Tensor) -> Tensor:
+        """The ``nf(0)`` features before the last dense layer (what a projection head multiplies)."""
         if self.mbstd is not None:
             x = self.mbstd(x)
         x = self.conv(x).flatten(1)
-        x = F.leaky_relu(self.dense0(x), LRELU_SLOPE, inplace=True)
-        return self.dense1(x)
+        return F.leaky_relu(self.dense0(x), LRELU_SLOPE, inplace=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.dense1(self.features(x))
 
 
 class _Progressive(nn.Module):
@@ -121,7 +141,7 @@ class _Progressive(nn.Module):
         self.resolution = cfg.resolution
         self.resolution_log2 = cfg.resolution_log2
         self.channels = cfg.channels
-        self.num_classes = cfg.num_classes if cfg.conditioning == "acgan" else 0
+        self.num_classes = cfg.num_classes if cfg.conditioning != "none" else 0
         self.lod: float = 0.0
 
     @property
@@ -151,11 +171,20 @@ class Generator(_Progressive):
         super().__init__(cfg)
         self.z_dim = cfg.latent_size
         eq, pn = cfg.equalized_lr, cfg.pixelnorm
-        self.blocks = nn.ModuleList([_GInput(self.z_dim + self.num_classes, cfg.nf(1), equalized=eq, norm=pn)])
-        self.blocks.extend(_GBlock(cfg.nf(res - 2), cfg.nf(res - 1), equalized=eq, norm=pn)
+        # Conditional BN (BigGAN): labels through a shared embedding (+ z chunks) instead of a one-hot input.
+        self.conditioner = (LatentConditioner(cfg, self.resolution_log2 - 1, self.num_classes)
+                            if cfg.resolved_g_norm == "cbn" else None)
+        cbn = cbn_factory(cfg, self.conditioner.cond_dim) if self.conditioner is not None else None
+        in_features = self.conditioner.input_dim if self.conditioner is not None else self.z_dim + self.num_classes
+        self.blocks = nn.ModuleList([_GInput(in_features, cfg.nf(1), equalized=eq, norm=pn, cbn=cbn)])
+        self.blocks.extend(_GBlock(cfg.nf(res - 2), cfg.nf(res - 1), equalized=eq, norm=pn, cbn=cbn)
                            for res in range(3, self.resolution_log2 + 1))
         self.to_rgb = nn.ModuleList(EqualizedConv2d(cfg.nf(res - 1), cfg.channels, 1, gain=1.0, equalized=eq)
                                     for res in range(2, self.resolution_log2 + 1))
+        for i in range(1, len(self.blocks)):  # block i makes 4 << i pixels
+            if 4 << i in cfg.attention:
+                self.blocks[i] = WithAttention(self.blocks[i], cfg.nf(i + 1), before=False)
+        apply_layer_options(self, sn=cfg.spectral_norm in ("g", "both"), ortho=cfg.ortho_init)
 
     def _latent_input(self, z: Tensor, labels: Tensor | None) -> Tensor:
         if z.dim() != 2 or z.shape[1] != self.z_dim:
@@ -177,12 +206,16 @@ class Generator(_Progressive):
     def forward(self, z: Tensor, labels: Tensor | None = None, lod: float | None = None) -> Tensor:
         level, alpha = self._level_alpha(lod)
         top = level - 2
-        x = self.blocks[0](self._latent_input(z, labels))
-        for block in self.blocks[1:top]:
-            x = block(x)
+        if self.conditioner is not None:
+            z_in, ys = self.conditioner(z, labels)  # BigGAN takes z as drawn: no pixel norm of the latents
+        else:
+            z_in, ys = self._latent_input(z, labels), [None] * len(self.blocks)
+        x = self.blocks[0](z_in, ys[0])
+        for i in range(1, top):
+            x = self.blocks[i](x, ys[i])
         if top == 0:
             return self.to_rgb[0](x)
-        new = self.to_rgb[top](self.blocks[top](x))
+        new = self.to_rgb[top](self.blocks[top](x, ys[top]))
         if alpha >= 1.0:
             return new
         return torch.lerp(upsample2d(self.to_rgb[top - 1](x)), new, alpha)
@@ -200,11 +233,20 @@ class Discriminator(_Progressive):
     def __init__(self, cfg: NetworkConfig) -> None:
         super().__init__(cfg)
         eq = cfg.equalized_lr
-        self.blocks = nn.ModuleList([_DOutput(cfg, 1 + self.num_classes)])
+        self.num_logits = self.num_classes if cfg.conditioning == "acgan" else 0
+        self.blocks = nn.ModuleList([_DOutput(cfg, 1 + self.num_logits)])
         self.blocks.extend(_DBlock(cfg.nf(res - 1), cfg.nf(res - 2), equalized=eq)
                            for res in range(3, self.resolution_log2 + 1))
         self.from_rgb = nn.ModuleList(_ConvAct(cfg.channels, cfg.nf(res - 1), 1, equalized=eq, norm=False)
                                       for res in range(2, self.resolution_log2 + 1))
+        for i in range(1, len(self.blocks)):  # block i takes 4 << i pixels
+            if 4 << i in cfg.attention:
+                self.blocks[i] = WithAttention(self.blocks[i], cfg.nf(i + 1), before=True)
+        sn = cfg.spectral_norm in ("d", "both")
+        apply_layer_options(self, sn=sn, ortho=cfg.ortho_init)
+        # Projection D (Miyato & Koyama 2018): score = dense1(h) + <embed(y), h> on the nf(0) features h.
+        self.projection = (embedding(self.num_classes, cfg.nf(0), sn=sn, ortho=cfg.ortho_init)
+                           if cfg.conditioning == "projection" else None)
 
     def forward(
         self, images: Tensor, labels: Tensor | None = None, lod: float | None = None
@@ -222,5 +264,8 @@ class Discriminator(_Progressive):
                 x = torch.lerp(self.from_rgb[top - 1](downsample2d(images)), x, alpha)
             for i in range(top - 1, 0, -1):
                 x = self.blocks[i](x)
+        if self.projection is not None:
+            h = self.blocks[0].features(x)
+            return self.blocks[0].dense1(h)[:, 0] + projection_term(self.projection, h, labels), None
         out = self.blocks[0](x)
-        return out[:, 0], (out[:, 1:] if self.num_classes else None)
+        return out[:, 0], (out[:, 1:] if self.num_logits else None)

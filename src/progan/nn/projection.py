@@ -31,8 +31,14 @@ class ProjectionHead(nn.Module):
         out = self.linear(h)[:, 0]
         if self.embed is None:
             return out
-        if labels is None:
-            raise ValueError(f"this discriminator is conditional on {self.num_classes} classes: pass labels")
-        if labels.dim() != 1:
-            raise ValueError(f"projection D takes class indices [N], got labels of shape {list(labels.shape)}")
-        return out + (self.embed(labels.long()) * h).sum(dim=1)
+        return out + projection_term(self.embed, h, labels)
+
+
+def projection_term(embed: nn.Module, h: Tensor, labels: Tensor | None) -> Tensor:
+    """``<embed(y), h>`` per sample: ``[N]``. Labels are class indices ``[N]`` (or soft rows ``[N, K]``,
+    which project onto the label-weighted mix of class embeddings)."""
+    if labels is None:
+        raise ValueError("this discriminator is conditional (projection): pass labels")
+    if labels.dim() == 1:
+        return (embed(labels.long()) * h).sum(dim=1)
+    return ((labels.to(h.dtype) @ embed.weight) * h).sum(dim=1)
