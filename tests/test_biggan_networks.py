@@ -20,8 +20,8 @@ from progan.training.steps import StepContext, d_step
 
 def _cfg(**kw) -> NetworkConfig:
     base = {"architecture": "biggan", "resolution": 16, "channels": 1, "num_classes": 3, "conditioning": "projection",
-                "latent_size": 24, "hierarchical_z": True, "spectral_norm": "both", "ortho_init": True, "biggan_ch": 4,
-                "shared_dim": 8, "attention": [8]}
+            "latent_size": 24, "hierarchical_z": True, "spectral_norm": "both", "ortho_init": True, "biggan_ch": 4,
+            "shared_dim": 8, "attention": [8], "normalize_latents": False}
     return NetworkConfig(**(base | kw))
 
 

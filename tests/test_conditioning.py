@@ -23,7 +23,8 @@ from progan.training.steps import StepContext, d_step
 def _cfg(**kw) -> NetworkConfig:
     base = {"resolution": 16, "channels": 1, "num_classes": 3, "conditioning": "projection", "g_norm": "cbn",
             "hierarchical_z": True, "latent_size": 20, "equalized_lr": False, "spectral_norm": "both",
-            "ortho_init": True, "attention": [8], "fmap_base": 128, "fmap_max": 16, "shared_dim": 8}
+            "ortho_init": True, "attention": [8], "fmap_base": 128, "fmap_max": 16, "shared_dim": 8,
+            "normalize_latents": False}
     return NetworkConfig(**(base | kw))
 
 
@@ -123,3 +124,15 @@ def test_projection_d_accumulation_over_micro_batches_matches_one_batch() -> Non
     scale = max(float(a.abs().max()) for a in grads[0])  # float32 rounding, relative to the largest gradient
     for a, b in zip(*grads):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5 * scale)
+
+
+def test_normalize_latents_pixel_normalises_z_before_the_split() -> None:
+    from progan.networks.conditioning import LatentConditioner
+
+    z = torch.randn(3, 20) * 5
+    plain = LatentConditioner(_cfg(num_classes=0, conditioning="none"), 3, 0)
+    normed = LatentConditioner(_cfg(num_classes=0, conditioning="none", normalize_latents=True), 3, 0)
+    z0, ys = plain(z, None)
+    torch.testing.assert_close(torch.cat([z0, *ys], dim=1), z)
+    z0, ys = normed(z, None)
+    torch.testing.assert_close(torch.cat([z0, *ys], dim=1), z / z.square().mean(dim=1, keepdim=True).sqrt())

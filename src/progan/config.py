@@ -40,7 +40,7 @@ class NetworkConfig:
     conditioning: str = "none"      # "none" | "acgan" (D predicts labels) | "projection" (Miyato & Koyama D)
     # BigGAN options (Brock et al. 2019). Spectral norm and equalized lr are alternatives: the progan
     # architecture rejects both at once; the biggan architecture ignores equalized_lr, pixelnorm,
-    # normalize_latents, mbstd_* and fmap_* (its widths come from biggan_ch).
+    # mbstd_* and fmap_* (its widths come from biggan_ch) but honours normalize_latents (false in its presets).
     architecture: str = "progan"    # "progan" (progressive growing) | "biggan" (residual blocks, no growing)
     g_norm: str = "auto"            # G's normalisation: "pixel" | "cbn" (conditional BN); auto: pixel for
                                     # progan, cbn for biggan. Labels reach a pixel-norm G as a one-hot, a

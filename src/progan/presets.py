@@ -106,7 +106,7 @@ def _biggan_network(resolution: int, channels: int, **kw: object) -> NetworkConf
     base: dict[str, object] = {
         "architecture": "biggan", "resolution": resolution, "channels": channels, "conditioning": "projection",
         "num_classes": 10, "hierarchical_z": True, "spectral_norm": "both", "ortho_init": True, "latent_size": 128,
-        "shared_dim": 128, "equalized_lr": False, "pixelnorm": False,
+        "shared_dim": 128, "equalized_lr": False, "pixelnorm": False, "normalize_latents": False,
     }
     return NetworkConfig(**(base | kw))  # type: ignore[arg-type]
 

@@ -17,6 +17,7 @@ from torch.nn.utils import parametrize
 
 from progan.config import NetworkConfig
 from progan.nn.condnorm import CondBatchNorm2d
+from progan.nn.pixelnorm import pixel_norm
 from progan.nn.spectral import embedding, linear, orthogonal_init_, spectral_norm
 
 
@@ -26,6 +27,7 @@ class LatentConditioner(nn.Module):
     With hierarchical latents z is split into ``num_blocks + 1`` equal chunks: ``z0`` is the first and
     ``y_i = shared(label) ++ chunk_i``; otherwise ``z0 = z`` and every ``y_i = shared(label)`` (None when
     unconditional). Labels are class indices ``[N]`` or soft rows ``[N, K]`` (mixed in embedding space).
+    With ``normalize_latents`` z is pixel-normalised first, as a ProGAN G does.
     """
 
     def __init__(self, cfg: NetworkConfig, num_blocks: int, num_classes: int) -> None:
@@ -39,6 +41,8 @@ class LatentConditioner(nn.Module):
         self.shared = embedding(num_classes, cfg.shared_dim, sn=False, ortho=cfg.ortho_init) if num_classes else None
         self.cond_dim = (cfg.shared_dim if num_classes else 0) + self.chunk
         self.input_dim = self.chunk or self.z_dim
+        # ProGAN normalises z (whole, before any split); BigGAN takes it as drawn (its presets set this false).
+        self.normalize = cfg.normalize_latents
 
     def embed(self, labels: Tensor | None, n: int) -> Tensor | None:
         if self.shared is None:
@@ -55,6 +59,8 @@ class LatentConditioner(nn.Module):
     def forward(self, z: Tensor, labels: Tensor | None) -> tuple[Tensor, list[Tensor | None]]:
         if z.dim() != 2 or z.shape[1] != self.z_dim:
             raise ValueError(f"latents must have shape [N, {self.z_dim}], got {list(z.shape)}")
+        if self.normalize:
+            z = pixel_norm(z)
         emb = self.embed(labels, z.shape[0])
         if not self.chunk:
             return z, [emb] * self.num_blocks

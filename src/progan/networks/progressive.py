@@ -207,7 +207,7 @@ class Generator(_Progressive):
         level, alpha = self._level_alpha(lod)
         top = level - 2
         if self.conditioner is not None:
-            z_in, ys = self.conditioner(z, labels)  # BigGAN takes z as drawn: no pixel norm of the latents
+            z_in, ys = self.conditioner(z, labels)
         else:
             z_in, ys = self._latent_input(z, labels), [None] * len(self.blocks)
         x = self.blocks[0](z_in, ys[0])
