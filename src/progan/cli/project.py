@@ -20,6 +20,8 @@ from progan.sampling._cli import device_option, network_option
 @click.option("--steps", type=click.IntRange(min=1), default=300, show_default=True, help="Adam steps.")
 @click.option("--restarts", type=click.IntRange(min=1), default=4, show_default=True,
               help="Independent starting latents, optimised together; the best is kept.")
+@click.option("--candidates", type=click.IntRange(min=0), default=64, show_default=True,
+              help="Random latents scored first; the restarts begin at the best of them.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of the starting latents.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.1, show_default=True,
@@ -31,7 +33,7 @@ from progan.sampling._cli import device_option, network_option
 @click.option("--class", "class_", type=click.IntRange(min=0), default=None,
               help="Class (conditional networks).")
 @device_option
-def command(network, target, mask, outdir, steps, restarts, seed, lr, initial_noise, lap_weight, class_,
+def command(network, target, mask, outdir, steps, restarts, candidates, seed, lr, initial_noise, lap_weight, class_,
             device) -> None:
     """Find the latent whose image best matches TARGET; with --mask, fill the masked region."""
     from progan.errors import UserError
@@ -41,8 +43,8 @@ def command(network, target, mask, outdir, steps, restarts, seed, lr, initial_no
     for what, path in (("--target", target), ("--mask", mask)):
         if path is not None and not path.is_file():
             raise UserError(f"{what} {path} does not exist")
-    cfg = ProjectConfig(steps=steps, restarts=restarts, seed=seed, lr=lr, initial_noise=initial_noise,
-                        lap_weight=lap_weight)
+    cfg = ProjectConfig(steps=steps, restarts=restarts, candidates=candidates, seed=seed, lr=lr,
+                        initial_noise=initial_noise, lap_weight=lap_weight)
     cfg.validate()
     check_output_dir(outdir)
     result = project_image(network, target, outdir, mask_path=mask, class_=class_, config=cfg,

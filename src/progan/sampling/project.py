@@ -56,6 +56,7 @@ class ProjectConfig:
     steps: int = 300                # Adam steps
     lr: float = 0.1                 # peak learning rate
     restarts: int = 4               # independent starts, optimised together; the best is kept
+    candidates: int = 64            # random latents scored before optimising; the restarts start from the best
     seed: int = 0                   # seed of the starting latents and the latent noise
     initial_noise: float = 0.05     # std of the noise added to z at step 0 (z itself has std 1)
     noise_ramp: float = 0.75        # fraction of the steps over which that noise decays to 0
@@ -70,6 +71,8 @@ class ProjectConfig:
             raise UserError(f"--steps must be >= 1, got {self.steps}")
         if self.restarts < 1:
             raise UserError(f"--restarts must be >= 1, got {self.restarts}")
+        if self.candidates < 0:
+            raise UserError(f"candidates must be >= 0, got {self.candidates}")
         if not self.lr > 0:
             raise UserError(f"--lr must be > 0, got {self.lr}")
         if self.initial_noise < 0 or self.lap_weight < 0 or self.lap_levels < 0:
@@ -192,6 +195,22 @@ def _frame(shown: np.ndarray, generated: np.ndarray, target: np.ndarray, mask: n
     return to_rgb(make_grid(np.stack(tiles), cols=len(tiles), size=shown.shape[1] * scale))
 
 
+@torch.no_grad()
+def _starting_latents(G: torch.nn.Module, target: Tensor, mask: Tensor | None, labels: Tensor | None,
+                      cfg: ProjectConfig, gen: torch.Generator) -> Tensor:
+    """``restarts`` latents: the lowest-loss ones among ``max(candidates, restarts)`` random draws."""
+    K, device = cfg.restarts, target.device
+    z = torch.randn(max(cfg.candidates, K), int(G.z_dim), generator=gen).to(device)
+    if len(z) == K:
+        return z
+    losses = []
+    for chunk in z.split(64):
+        lb = None if labels is None else labels[:1].expand(len(chunk))
+        losses.append(projection_loss(G(chunk, lb), target.expand(len(chunk), -1, -1, -1), mask,
+                                      lap_weight=cfg.lap_weight, lap_levels=cfg.lap_levels))
+    return z[torch.cat(losses).argsort()[:K]].clone()
+
+
 def project(
     G: torch.nn.Module,
     target: np.ndarray,
@@ -218,7 +237,7 @@ def project(
     t_img = torch.from_numpy(target).to(device, torch.float32)[None] / 127.5 - 1.0
     m = None if mask is None else torch.from_numpy(mask).to(device, torch.float32)[None, None]
     gen = torch.Generator().manual_seed(int(cfg.seed))
-    z = torch.randn(K, int(G.z_dim), generator=gen).to(device).requires_grad_(True)
+    z = _starting_latents(G, t_img, m, labels, cfg, gen).requires_grad_(True)
     opt = torch.optim.Adam([z], lr=cfg.lr, betas=(0.9, 0.999))
     shown = target.copy()
     if mask is not None:
