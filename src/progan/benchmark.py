@@ -148,13 +148,15 @@ def run_bench(
     warmup: int = 2,
     min_steps: int = 5,
     min_seconds: float = 2.0,
+    peak_size: int = 2048,
+    peak_seconds: float = 1.5,
     progress: Callable[[BenchRow], None] | None = None,
 ) -> list[BenchRow]:
     """Throughput table for every resolution from 4 up to ``resolution``, stable and fade-in phases."""
     device = torch.device(device)
     cfg = bench_network_config(resolution, channels, fmaps, latent)
     loss_cfg = LossConfig(kind=loss)
-    peaks = {p: matmul_peak_gflops(p, device) for p in precisions}
+    peaks = {p: matmul_peak_gflops(p, device, peak_size, peak_seconds) for p in precisions}
     rows = []
     for level in range(2, cfg.resolution_log2 + 1):
         res = 1 << level

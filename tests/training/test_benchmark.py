@@ -28,7 +28,7 @@ def test_flop_count_includes_double_backward() -> None:
 
 def test_run_bench_rows_are_consistent() -> None:
     rows = run_bench(resolution=8, channels=1, fmaps=8, latent=8, batch=8, min_seconds=0.05, min_steps=2,
-                     warmup=1, impls=("progan", "eager-baseline"))
+                     warmup=1, impls=("progan", "eager-baseline"), peak_size=128, peak_seconds=0.05)
     assert [(r.resolution, r.phase, r.impl) for r in rows] == [
         (4, "stable", "progan"), (4, "stable", "eager-baseline"),
         (8, "stable", "progan"), (8, "stable", "eager-baseline"),

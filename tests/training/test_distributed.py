@@ -9,8 +9,6 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from progan.config_io import apply_override
-from progan.presets import get_preset
 from progan.training.checkpoint import list_snapshots
 from progan.training.launch import launch
 from progan.training.loop import train
@@ -18,21 +16,8 @@ from progan.training.loop import train
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory, fashion_mnist_dir: Path) -> Path:
-    from progan.data import prepare
-
-    out = tmp_path_factory.mktemp("data") / "fm"
-    prepare(fashion_mnist_dir, out, max_images=256, progress=False)
-    return out
-
-
-def _cfg(data: Path, outdir: Path, kimg: float, *extra: str):
-    cfg = get_preset("tiny")
-    for a in (f"run.data={data}", f"run.outdir={outdir}", f"schedule.total_kimg={kimg}", "run.device=cpu",
-              "schedule.tick_kimg_base=0.05", *extra):
-        apply_override(cfg, a)
-    return cfg
+def _cfg(tiny_config, data: Path, outdir: Path, kimg: float, *extra: str):
+    return tiny_config(data, outdir, kimg, "schedule.tick_kimg_base=0.05", *extra)
 
 
 def _rows(run: Path) -> list[dict]:
@@ -45,9 +30,9 @@ def _weights(run: Path) -> dict[str, torch.Tensor]:
 
 
 @pytest.fixture(scope="module")
-def runs(data: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    one = train(_cfg(data, tmp_path_factory.mktemp("one"), 0.2), progress=False)
-    two = launch(_cfg(data, tmp_path_factory.mktemp("two"), 0.2), 2, progress=False)
+def runs(tiny_data: Path, tiny_config, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    one = train(_cfg(tiny_config, tiny_data, tmp_path_factory.mktemp("one"), 0.2), progress=False)
+    two = launch(_cfg(tiny_config, tiny_data, tmp_path_factory.mktemp("two"), 0.2), 2, progress=False)
     return one, two
 
 
@@ -68,8 +53,9 @@ def test_two_processes_end_with_the_same_weights_and_one_checkpoint_per_snapshot
     assert worst < 1e-4, worst  # measured: 3e-7 after 0.2 kimg
 
 
-def test_a_two_process_checkpoint_resumes_in_one_process(runs: tuple[Path, Path], data: Path) -> None:
+def test_a_two_process_checkpoint_resumes_in_one_process(runs: tuple[Path, Path], tiny_data: Path,
+                                                         tiny_config) -> None:
     _, two = runs
-    resumed = train(_cfg(data, two.parent, 0.3, f"run.resume={two}"), progress=False)
+    resumed = train(_cfg(tiny_config, tiny_data, two.parent, 0.3, f"run.resume={two}"), progress=False)
     assert resumed == two
     assert _rows(two)[-1]["kimg"] >= 0.3

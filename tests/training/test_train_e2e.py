@@ -15,28 +15,10 @@ import torch
 from safetensors import safe_open
 
 import progan
-from progan.config_io import apply_override
-from progan.presets import get_preset
 from progan.training.checkpoint import list_snapshots
 from progan.training.loop import TrainingError, train
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory: pytest.TempPathFactory, fashion_mnist_dir: Path) -> Path:
-    from progan.data import prepare
-
-    out = tmp_path_factory.mktemp("data") / "fm"
-    prepare(fashion_mnist_dir, out, max_images=512, progress=False)
-    return out
-
-
-def _tiny(data: Path, outdir: Path, kimg: float, *extra: str):
-    cfg = get_preset("tiny")
-    for a in (f"run.data={data}", f"run.outdir={outdir}", f"schedule.total_kimg={kimg}", "run.device=cpu", *extra):
-        apply_override(cfg, a)
-    return cfg
 
 
 def _tensors(path: Path) -> dict[str, torch.Tensor]:
@@ -45,8 +27,8 @@ def _tensors(path: Path) -> dict[str, torch.Tensor]:
 
 
 @pytest.fixture(scope="module")
-def full_run(tiny_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return train(_tiny(tiny_data, tmp_path_factory.mktemp("runs"), 0.5), progress=False)
+def full_run(tiny_data: Path, tiny_config, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return train(tiny_config(tiny_data, tmp_path_factory.mktemp("runs"), 0.5), progress=False)
 
 
 def test_tiny_run_leaves_grids_plot_stats_and_checkpoint(full_run: Path) -> None:
@@ -71,9 +53,10 @@ def test_tiny_run_leaves_grids_plot_stats_and_checkpoint(full_run: Path) -> None
     assert img.shape == (3, 1, 16, 16) and torch.isfinite(img).all()
 
 
-def test_resume_is_bitwise_equal_to_an_uninterrupted_run(full_run: Path, tiny_data: Path, tmp_path: Path) -> None:
-    first = train(_tiny(tiny_data, tmp_path, 0.25), progress=False)
-    resumed = train(_tiny(tiny_data, tmp_path, 0.5, "run.resume=latest"), progress=False)
+def test_resume_is_bitwise_equal_to_an_uninterrupted_run(full_run: Path, tiny_data: Path, tiny_config,
+                                                          tmp_path: Path) -> None:
+    first = train(tiny_config(tiny_data, tmp_path, 0.25), progress=False)
+    resumed = train(tiny_config(tiny_data, tmp_path, 0.5, "run.resume=latest"), progress=False)
     assert resumed == first  # continues in the same run folder
     a, b = _tensors(list_snapshots(full_run)[-1]), _tensors(list_snapshots(resumed)[-1])
     assert a.keys() == b.keys()
@@ -101,7 +84,8 @@ def test_kill_9_then_resume_latest_matches_uninterrupted_run(full_run: Path, tin
     assert all(torch.equal(a[k], b[k]) for k in a if k.startswith(("G.", "D.", "G_ema.")))
 
 
-def test_non_finite_steps_are_skipped_then_training_stops(tiny_data: Path, tmp_path: Path, monkeypatch) -> None:
+def test_non_finite_steps_are_skipped_then_training_stops(tiny_data: Path, tiny_config, tmp_path: Path,
+                                                          monkeypatch) -> None:
     from progan import losses
 
     real_d_loss = losses.d_loss
@@ -113,7 +97,7 @@ def test_non_finite_steps_are_skipped_then_training_stops(tiny_data: Path, tmp_p
         return (loss * float("nan") if calls["n"] > 40 else loss), terms
 
     monkeypatch.setattr(losses, "d_loss", poisoned)
-    cfg = _tiny(tiny_data, tmp_path, 0.5, "optim.max_consecutive_skips=5", "run.snap=1")
+    cfg = tiny_config(tiny_data, tmp_path, 0.5, "optim.max_consecutive_skips=5", "run.snap=1")
     with pytest.raises(TrainingError, match="5 consecutive steps had non-finite gradients"):
         train(cfg, progress=False)
     snaps = list(tmp_path.glob("*/network-snapshot-*.safetensors"))

@@ -122,7 +122,7 @@ class _Trainer:
         self.loader = Loader(self.ds, seed=seed, mirror=cfg.run.mirror, rank=self.world.rank,
                              world_size=self.world.world_size)
         self.labels_all = (
-            torch.as_tensor(self.ds.labels, device=self.device)
+            torch.tensor(self.ds.labels, device=self.device)  # a copy: the memory map is read-only
             if cfg.network.num_classes > 0 and self.ds.labels is not None else None
         )
         self.state = Progress()
