@@ -51,6 +51,22 @@ def uncond_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def biggan_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """BigGAN architecture (conditional BN, projection D, spectral norm, hierarchical z), 16x16 RGB, 3 classes."""
+    from progan.networks import build_discriminator, build_generator
+
+    net = NetworkConfig(architecture="biggan", resolution=16, channels=3, num_classes=3, conditioning="projection",
+                        hierarchical_z=True, spectral_norm="both", latent_size=24, shared_dim=8, biggan_ch=4,
+                        equalized_lr=False, pixelnorm=False, normalize_latents=False)
+    torch.manual_seed(99)
+    G, D, G_ema = build_generator(net), build_discriminator(net), build_generator(net)
+    G_ema.load_state_dict(G.state_dict())
+    path = tmp_path_factory.mktemp("g_biggan") / "network-snapshot-000000.safetensors"
+    return save_checkpoint(path, modules={"G": G, "D": D, "G_ema": G_ema}, optimizers={}, rng={},
+                           config=to_dict(TrainConfig(network=net)), progress={"kimg": 0.0, "lod": 0.0, "state": {}})
+
+
+@pytest.fixture(scope="session")
 def cond_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Grey, 16x16 at lod 1 (so 8x8 output), 3 classes (AC-GAN conditioning)."""
     return save_small_checkpoint(tmp_path_factory.mktemp("g_cond") / "network-snapshot-000000.safetensors",

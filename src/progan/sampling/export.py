@@ -8,6 +8,7 @@ is dynamic. ONNX uses the TorchScript-based exporter (``dynamo=False``), which n
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import warnings
@@ -16,11 +17,15 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
 
 from progan.errors import UserError
 from progan.sampling._io import check_output_file, load_network
 
-__all__ = ["FORMATS", "FrozenGenerator", "export", "export_generator", "resolve_format", "run_exported"]
+__all__ = [
+    "FORMATS", "FrozenGenerator", "baked_copy", "export", "export_generator", "resolve_format",
+    "run_exported",
+]
 
 FORMATS = {"onnx": (".onnx",), "torchscript": (".pt", ".pth", ".ts", ".torchscript")}
 
@@ -35,6 +40,25 @@ class FrozenGenerator(nn.Module):
 
     def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
         return self.G(z, labels) if self.conditional else self.G(z)
+
+
+@torch.no_grad()
+def baked_copy(G: nn.Module) -> nn.Module:
+    """A copy of ``G`` (in eval mode) whose parametrized weights (spectral norm, ...) are plain parameters
+    holding the values they give now. In eval mode spectral norm does no power iteration, so the output
+    is unchanged; the exported graph then holds plain weights (ONNX has no operator for the sigma
+    estimate). ``G`` itself is left as it was."""
+    G = copy.deepcopy(G).eval()
+    for module in list(G.modules()):
+        if parametrize.is_parametrized(module):
+            values = {name: getattr(module, name).detach().clone() for name in module.parametrizations}
+            # parametrize swapped in a subclass shared by every copy: restore the module's own class
+            # instead of remove_parametrizations(), which edits that shared class.
+            module.__class__ = module.__class__.__bases__[0]
+            del module._modules["parametrizations"]
+            for name, value in values.items():
+                module.register_parameter(name, nn.Parameter(value, requires_grad=False))
+    return G
 
 
 def _example_inputs(G: nn.Module, n: int = 2) -> tuple[Tensor, ...]:
@@ -68,7 +92,7 @@ def export_generator(G: nn.Module, out: str | os.PathLike[str], fmt: str, *, ops
     """Write ``G`` (CPU, eval mode, at its current lod) to ``out`` as ``fmt`` ('onnx' or 'torchscript')."""
     path = check_output_file(out)
     _check_format(fmt, path)
-    wrapper = FrozenGenerator(G).cpu().eval()
+    wrapper = FrozenGenerator(baked_copy(G)).cpu().eval()
     inputs = _example_inputs(G)
     names = ["z", "labels"][:len(inputs)]
     tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
