@@ -121,3 +121,14 @@ def _fill(arg: str, subs: dict[str, str]) -> str:
     for k, v in subs.items():
         arg = arg.replace(k, v)
     return arg
+
+
+def test_console_entry_point_error_is_one_line_exit_2(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "progan", "generate", "--network", str(tmp_path / "none"),
+                           "--seeds", "0", "--outdir", str(tmp_path / "o")], capture_output=True, text=True,
+                          check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "does not exist" in proc.stderr, proc.stderr

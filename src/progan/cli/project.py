@@ -27,7 +27,7 @@ from progan.sampling._cli import device_option, network_option
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.1, show_default=True,
               help="Peak learning rate.")
 @click.option("--noise", "initial_noise", type=click.FloatRange(min=0), default=0.05, show_default=True,
-              help="Initial latent noise (decays to 0 over the first 75%% of the steps); 0 disables.")
+              help="Initial latent noise (decays to 0 over the first 75% of the steps); 0 disables.")
 @click.option("--lap-weight", type=click.FloatRange(min=0), default=1.0, show_default=True,
               help="Weight of the Laplacian-pyramid L1 term beside the pixel L2.")
 @click.option("--class", "class_", type=click.IntRange(min=0), default=None,
