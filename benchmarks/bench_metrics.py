@@ -243,8 +243,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3, help="seeds for the seed-to-seed spread of our SWD")
     ap.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
     ap.add_argument("--cases", default="msssim,swd32,swd128",
-                    help="comma-separated subset of msssim,swd32,swd128,agree32 (agree32: seed-to-seed spread of both "
-                         "sides at --agree-n images, --agree-seeds seeds each)")
+                    help="comma-separated subset of msssim,swd32,swd128,agree32,agree128 (seed-to-seed spread of "
+                         "both sides at --agree-n images at 32x32, a quarter of that at 128x128)")
     ap.add_argument("--agree-n", type=int, default=4096)
     ap.add_argument("--agree-seeds", type=int, default=4)
     ap.add_argument("--classifier", action="store_true", help="benchmark the offline classifier instead")
@@ -284,19 +284,22 @@ def main() -> None:
     if "swd32" in cases:
         n = args.n32
         report(bench_swd("swd 32x32 gray", gray[:n], gray[n : 2 * n], n, args.seeds))
-    if "agree32" in cases:
-        n = args.agree_n
-        a, b = gray[:n], gray[n : 2 * n]
+    for case in ("agree32", "agree128"):
+        if case not in cases:
+            continue
+        n = args.agree_n if case == "agree32" else args.agree_n // 4
+        src = gray[: 2 * n] if case == "agree32" else rgb128(gray[: 2 * n], seed=0)
+        a, b = src[:n], src[n : 2 * n]
         ours_v = [sliced_wasserstein(a, b, seed=s)["avg"] for s in range(args.agree_seeds)]
         ref_v = [np_swd(a, b, seed=s)["avg"] for s in range(args.agree_seeds)]
-        row = {"case": "agree32", "n": n, "ours_avg_by_seed": ours_v, "ref_avg_by_seed": ref_v,
+        row = {"case": case, "n": n, "ours_avg_by_seed": ours_v, "ref_avg_by_seed": ref_v,
                "ours_mean": float(np.mean(ours_v)), "ours_std": float(np.std(ours_v, ddof=1)),
                "ref_mean": float(np.mean(ref_v)), "ref_std": float(np.std(ref_v, ddof=1))}
         results["cases"].append(row)
         Path(args.out).write_text(json.dumps(results, indent=1))
-        print(f"agreement, SWD avg at 32x32, {n} vs {n} images, {args.agree_seeds} seeds each: ours "
-              f"{row['ours_mean']:.4f} +- {row['ours_std']:.4f}, NumPy/SciPy {row['ref_mean']:.4f} +- {row['ref_std']:.4f}",
-              flush=True)
+        print(f"agreement, SWD avg at {src.shape[-1]}x{src.shape[-1]}, {n} vs {n} images, {args.agree_seeds} seeds "
+              f"each: ours {row['ours_mean']:.4f} +- {row['ours_std']:.4f}, NumPy/SciPy {row['ref_mean']:.4f} +- "
+              f"{row['ref_std']:.4f}", flush=True)
     if "swd128" in cases:
         big = rgb128(gray[: 2 * args.n128], seed=0)
         n = args.n128
