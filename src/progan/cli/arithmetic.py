@@ -6,7 +6,14 @@ from pathlib import Path
 
 import click
 
-from progan.sampling._cli import device_option, network_option, seeds_option, truncation_option
+from progan.sampling._cli import (
+    apply_threads,
+    device_option,
+    network_option,
+    seeds_option,
+    threads_option,
+    truncation_option,
+)
 
 
 @click.command("arithmetic")
@@ -19,8 +26,10 @@ from progan.sampling._cli import device_option, network_option, seeds_option, tr
               help="Class (conditional networks).")
 @truncation_option
 @device_option
-def command(network, base, plus, minus, out, class_, truncation, device) -> None:
+@threads_option
+def command(network, base, plus, minus, out, class_, truncation, device, threads) -> None:
     """Latent arithmetic: mean(base) + mean(plus) - mean(minus), as a labelled sheet."""
+    apply_threads(threads)
     from progan.sampling._io import check_output_file, resolve_device
     from progan.sampling.arithmetic import arithmetic
     from progan.sampling.latents import parse_seeds

@@ -7,12 +7,14 @@ from pathlib import Path
 import click
 
 from progan.sampling._cli import (
+    apply_threads,
     batch_option,
     class_option,
     device_option,
     grid_option,
     network_option,
     seeds_option,
+    threads_option,
     truncation_option,
 )
 
@@ -27,10 +29,12 @@ from progan.sampling._cli import (
              "(conditional: one row per class).")
 @batch_option
 @device_option
+@threads_option
 @click.option("--npz", is_flag=True,
               help="Also save the raw float images, seeds, labels and latents (images.npz).")
-def command(network, seeds, outdir, truncation, classes, grid, batch_size, device, npz) -> None:
+def command(network, seeds, outdir, truncation, classes, grid, batch_size, device, threads, npz) -> None:
     """Generate images: the same seed gives the same image on every run and batch size."""
+    apply_threads(threads)
     from progan.sampling._io import check_output_dir, resolve_device
     from progan.sampling.generate import generate
 

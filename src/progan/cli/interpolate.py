@@ -7,12 +7,14 @@ from pathlib import Path
 import click
 
 from progan.sampling._cli import (
+    apply_threads,
     batch_option,
     device_option,
     fps_option,
     grid_option,
     network_option,
     seeds_option,
+    threads_option,
     truncation_option,
 )
 
@@ -35,9 +37,11 @@ from progan.sampling._cli import (
 @truncation_option
 @batch_option
 @device_option
+@threads_option
 def command(network, out, seeds, frames, fps, mode, smoothing_sec, grid, class_, truncation, batch_size,
-            device) -> None:
+            device, threads) -> None:
     """Render a video that walks through latent space."""
+    apply_threads(threads)
     from progan.sampling._io import resolve_device
     from progan.sampling.interpolate import check_interpolation, interpolate
     from progan.sampling.video import check_video_path

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from progan.sampling._cli import device_option, network_option
+from progan.sampling._cli import apply_threads, device_option, network_option, threads_option
 
 
 @click.command("project")
@@ -33,9 +33,11 @@ from progan.sampling._cli import device_option, network_option
 @click.option("--class", "class_", type=click.IntRange(min=0), default=None,
               help="Class (conditional networks).")
 @device_option
-def command(network, target, mask, outdir, steps, restarts, candidates, seed, lr, initial_noise, lap_weight, class_,
-            device) -> None:
+@threads_option
+def command(network, target, mask, outdir, steps, restarts, candidates, seed, lr, initial_noise, lap_weight,
+            class_, device, threads) -> None:
     """Find the latent whose image best matches TARGET; with --mask, fill the masked region."""
+    apply_threads(threads)
     from progan.errors import UserError
     from progan.sampling._io import check_output_dir, resolve_device
     from progan.sampling.project import ProjectConfig, project_image

@@ -72,3 +72,18 @@ def fps_option(default: float) -> Callable[[F], F]:
         "--fps", type=click.FloatRange(min=0, min_open=True), default=default, show_default=True,
         help="Frames per second of the video.",
     )
+
+
+def threads_option(f: F) -> F:
+    return click.option(
+        "--threads", type=click.IntRange(min=1), default=None, metavar="N",
+        help="CPU threads for torch (default: torch's). Small generators on a busy CPU run fastest with 1.",
+    )(f)
+
+
+def apply_threads(threads: int | None) -> None:
+    """Set torch's intra-op threads for this (command) process."""
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
