@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from progan.cli import main
@@ -30,8 +31,9 @@ def _fails(argv: list[str], capsys: pytest.CaptureFixture[str], match: str) -> s
 
 def test_generate_cli(uncond_ckpt: Path, tmp_path: Path) -> None:
     _run(["generate", "--network", str(uncond_ckpt.parent), "--seeds", "0-5", "--outdir", str(tmp_path / "g"),
-          "--grid", "3x2", "--device", "cpu"])
+          "--grid", "3x2", "--device", "cpu", "--threads", "2"])
     assert np.asarray(Image.open(tmp_path / "g" / "grid000.png")).shape == (32, 48, 3)
+    assert torch.get_num_threads() == 2  # the one_thread fixture restores the setting afterwards
 
 
 def test_interpolate_and_training_video_cli(uncond_ckpt: Path, tmp_path: Path) -> None:
