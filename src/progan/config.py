@@ -214,6 +214,7 @@ class RunConfig:
     metrics_every: int = 0               # ticks between metric evaluations (0: at snapshots)
     metrics_num: int = 2048              # generated images per metric evaluation
     resume: str | None = None            # None | "latest" | path to a checkpoint or run folder
+    max_minutes: float = 0.0             # wall-clock budget: stop (with a snapshot) at the first tick past it; 0 = none
 
     def validate(self) -> None:
         _check(self.snap >= 1, f"snap must be >= 1, got {self.snap}")
@@ -221,6 +222,7 @@ class RunConfig:
         _check(self.grid_size >= 0, "grid_size must be >= 0")
         _check(self.metrics_every >= 0, "metrics_every must be >= 0")
         _check(self.metrics_num >= 2, "metrics_num must be >= 2")
+        _check(self.max_minutes >= 0, "max_minutes must be >= 0 (0: no limit)")
         _check(self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
                f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
 

@@ -104,3 +104,10 @@ def test_non_finite_steps_are_skipped_then_training_stops(tiny_data: Path, tiny_
     assert snaps
     G = progan.load_generator(sorted(snaps)[-1])
     assert all(torch.isfinite(p).all() for p in G.parameters())
+
+
+def test_max_minutes_stops_at_the_first_tick_past_the_budget(tiny_data: Path, tiny_config, tmp_path: Path) -> None:
+    run = train(tiny_config(tiny_data, tmp_path, 5.0, "run.max_minutes=0.0001"), progress=False)
+    rows = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
+    assert len(rows) == 1 and rows[0]["kimg"] < 5.0
+    assert len(list_snapshots(run)) == 1

@@ -51,6 +51,8 @@ def _resolve_config(preset: str, resume: str | None, outdir: str, overrides: lis
 @click.option("--metrics", default=None, metavar="LIST", help="Metrics during training, e.g. swd,msssim.")
 @click.option("--metrics-every", type=click.IntRange(min=0), default=None,
               help="Ticks between metric evaluations (0 = at snapshots).")
+@click.option("--max-minutes", type=click.FloatRange(min=0), default=None,
+              help="Wall-clock budget: stop with a snapshot at the first tick past it.")
 @click.option("--set", "overrides", multiple=True, metavar="SECTION.FIELD=VALUE",
               help="Override any configuration field, e.g. --set network.fmap_max=256 --set schedule.minibatch=4:64,8:32.")
 @click.option("--gpus", type=click.IntRange(min=1), default=1,
@@ -64,12 +66,12 @@ def _resolve_config(preset: str, resume: str | None, outdir: str, overrides: lis
 @click.option("--dry-run", is_flag=True, help="Print the resolved configuration as JSON and exit.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def command(data, outdir, preset, kimg, seed, resume, snap, device, mirror, loss, metrics, metrics_every,
-            overrides, gpus, precision, batch_per_device, channels_last, compile_, dry_run, quiet) -> None:
+            max_minutes, overrides, gpus, precision, batch_per_device, channels_last, compile_, dry_run, quiet) -> None:
     """Train a progressive GAN (Karras et al. 2018); one command gives a working demo run on Fashion-MNIST."""
     assignments = list(overrides)
     named = {
         "run.data": data, "run.seed": seed, "run.snap": snap, "run.device": device, "run.mirror": mirror,
-        "loss.kind": loss, "run.metrics": metrics, "run.metrics_every": metrics_every, "schedule.total_kimg": kimg,
+        "loss.kind": loss, "run.metrics": metrics, "run.metrics_every": metrics_every, "schedule.total_kimg": kimg, "run.max_minutes": max_minutes,
         "compute.precision": precision, "compute.batch_per_device": batch_per_device,
         "compute.channels_last": channels_last, "compute.compile": compile_,
     }

@@ -297,6 +297,14 @@ class _Trainer:
                     f"{st.consecutive_skips} consecutive steps had non-finite gradients at kimg {st.nimg / 1000:.1f}; "
                     f"stopped. Lower the learning rate or check the data; the last snapshot in {self.run_dir} is intact")
 
+    def out_of_time(self, start_time: float) -> bool:
+        """Past ``run.max_minutes``? Rank 0's clock decides for every rank, so all stop at the same tick."""
+        flag = torch.tensor([time.perf_counter() - start_time >= self.cfg.run.max_minutes * 60], dtype=torch.float32,
+                            device=self.device)
+        if self.world.distributed:
+            torch.distributed.broadcast(flag, src=0)
+        return bool(flag.item())
+
     # -- tick maintenance -------------------------------------------------------------------------
     def save_fakes(self) -> Path:
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
@@ -369,7 +377,7 @@ def _train(cfg: TrainConfig, *, progress: bool) -> Path:
     bar = tqdm(total=round(t.total_nimg / 1000, 3), initial=round(st.nimg / 1000, 3), unit="kimg",
                disable=not progress, dynamic_ncols=True,
                bar_format="{l_bar}{bar}| {n:.2f}/{total:.2f} kimg [{elapsed}<{remaining}{postfix}]")
-    tick_start_time = time.perf_counter()
+    tick_start_time = start_time = time.perf_counter()
     tick_start_nimg = st.nimg
     try:
         while st.nimg < t.total_nimg:
@@ -380,6 +388,8 @@ def _train(cfg: TrainConfig, *, progress: bool) -> Path:
             done = st.nimg >= t.total_nimg
             if st.nimg < st.tick_start_nimg + ph.tick_kimg * 1000 and not done:
                 continue
+            if cfg.run.max_minutes:
+                done = done or t.out_of_time(start_time)
             # End of tick.
             tick_time = time.perf_counter() - tick_start_time
             st.tick += 1
@@ -412,6 +422,8 @@ def _train(cfg: TrainConfig, *, progress: bool) -> Path:
                 plot_stats(t.run_dir / "stats.jsonl", t.run_dir / "plot.png")
             tick_start_time = time.perf_counter()
             tick_start_nimg = st.nimg
+            if done:
+                break
     finally:
         bar.close()
         t.stats.close()
