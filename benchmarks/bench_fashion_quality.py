@@ -1,0 +1,58 @@
+"""Quality of the CPU demo: the `fashion-mnist` preset for a fixed wall-clock budget, then SWD and MS-SSIM
+against the real Fashion-MNIST test set (with the real-vs-real noise floor beside them).
+
+    python benchmarks/bench_fashion_quality.py [--minutes 20] [--workdir /tmp/fmq] [--num 10000]
+
+Prints the metric table and writes ``benchmarks/results/fashion-quality.json``; the final grid is the
+run's last ``fakes*.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+FASHION = "/usr/share/datasets/fashion-mnist"
+
+
+def progan(*args: str) -> None:
+    print("$ progan " + " ".join(args), flush=True)
+    subprocess.run([sys.executable, "-m", "progan", *args], check=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--minutes", type=float, default=20.0)
+    ap.add_argument("--workdir", default="/tmp/progan-fashion-quality")
+    ap.add_argument("--num", type=int, default=10000, help="images per metric (the test set has 10,000)")
+    ap.add_argument("--extra", nargs="*", default=[], help="more `progan train` options, e.g. --precision bf16")
+    args = ap.parse_args()
+    work = Path(args.workdir)
+    test = work / "fashion-test-32"
+    if not (test / "dataset.json").exists():
+        progan("prepare", FASHION, str(test), "--split", "test", "--quiet")
+    runs = work / "runs"
+    t0 = time.time()
+    progan("train", "--preset", "fashion-mnist", "--outdir", str(runs), "--max-minutes", str(args.minutes),
+           "--quiet", *args.extra)
+    wall = time.time() - t0
+    run = sorted(p for p in runs.iterdir() if p.is_dir())[-1]
+    progan("metrics", "--network", str(run), "--data", str(test), "--metrics", "swd,msssim", "--num", str(args.num),
+           "--real-vs-real")
+    stats = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
+    metrics = [json.loads(line) for p in run.glob("metric-*.jsonl") for line in p.read_text().splitlines()]
+    out = {"minutes": args.minutes, "wall_seconds": wall, "run": str(run), "final_kimg": stats[-1]["kimg"],
+           "final_resolution": stats[-1]["resolution"], "metrics": metrics, "extra": args.extra}
+    (HERE / "results").mkdir(exist_ok=True)
+    dest = HERE / "results" / "fashion-quality.json"
+    dest.write_text(json.dumps(out, indent=2) + "\n")
+    print(f"{stats[-1]['kimg']:.1f} kimg in {wall / 60:.1f} min; grid: {sorted(run.glob('fakes*.png'))[-1]}; wrote {dest}")
+
+
+if __name__ == "__main__":
+    main()
