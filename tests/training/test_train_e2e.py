@@ -111,3 +111,12 @@ def test_max_minutes_stops_at_the_first_tick_past_the_budget(tiny_data: Path, ti
     rows = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
     assert len(rows) == 1 and rows[0]["kimg"] < 5.0
     assert len(list_snapshots(run)) == 1
+
+
+def test_metrics_during_training_land_in_stats(tiny_data: Path, tiny_config, tmp_path: Path) -> None:
+    cfg = tiny_config(tiny_data, tmp_path, 0.3, "run.metrics=swd", "run.metrics_every=1", "run.metrics_num=64")
+    run = train(cfg, progress=False)
+    rows = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
+    assert all("metric/swd" in r for r in rows)
+    assert all(r["metric/swd"] > 0 for r in rows)
+    assert "metric/swd/8" in rows[-1] or "metric/swd/4" in rows[-1]
