@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from progan.errors import UserError
 from progan.metrics._filters import fir
@@ -71,6 +70,11 @@ def _ssim_cs(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
     return ssim.mean(dim=(1, 2, 3)).double(), cs.mean(dim=(1, 2, 3)).double()
 
 
+def _box_down(x: torch.Tensor) -> torch.Tensor:
+    """2x2 box average (the reference's _HoxDownsample), faster on CPU than avg_pool2d."""
+    return (x[:, :, 0::2, 0::2] + x[:, :, 1::2, 0::2] + x[:, :, 0::2, 1::2] + x[:, :, 1::2, 1::2]).mul_(0.25)
+
+
 def ms_ssim_pairs(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """MS-SSIM of each pair (x[i], y[i]); float images on the 0..255 scale, [N, C, H, W] -> float64 [N]."""
     x, y = x.float(), y.float()
@@ -80,7 +84,7 @@ def ms_ssim_pairs(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         ssims.append(s)
         css.append(c)
         if scale < len(WEIGHTS) - 1:
-            x, y = F.avg_pool2d(x, 2), F.avg_pool2d(y, 2)
+            x, y = _box_down(x), _box_down(y)
     w = torch.tensor(WEIGHTS, dtype=torch.float64, device=x.device)
     cs = torch.stack(css[:-1]).clamp_min(0.0)
     last = ssims[-1].clamp_min(0.0)
