@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 FIRST_LEG_KIMG = 2.0
-THRESHOLDS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, None)
+THRESHOLDS = "0.25,0.5,1,1.5,2,none"
 
 
 def _classifier(data: Path, workdir: Path, num: int) -> tuple[Path, float]:
@@ -85,7 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workdir", type=Path, default=Path("runs/bench_biggan_fashion"))
     ap.add_argument("--num", type=int, default=2000, help="Generated images per evaluation.")
     ap.add_argument("--threads", type=int, default=1, help="torch threads for training (1 suits a shared CPU).")
-    ap.add_argument("--classifier-images", type=int, default=20000, help="Real images the judge is trained on.")
+    ap.add_argument("--classifier-images", type=int, default=60000, help="Real images the judge is trained on.")
+    ap.add_argument("--thresholds", default=THRESHOLDS, help="Truncation thresholds of the sweep ('none' = off).")
+    ap.add_argument("--standing-stats", type=int, default=16,
+                    help="Batches for standing BN statistics in the second sweep (0: running statistics only).")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE")
     args = ap.parse_args(argv)
     if args.minutes <= 0 or args.num < 2 or args.threads < 1 or args.classifier_images < 100:
@@ -96,8 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     import progan
     from progan.data import default_dataset_dir
     from progan.metrics import evaluate
-    from progan.networks.biggan import accumulate_standing_stats
-    from progan.sampling.truncation_sweep import plot_sweep, truncation_sweep
+    from progan.sampling.truncation_sweep import parse_thresholds, plot_sweep, truncation_sweep
     from progan.training.checkpoint import list_snapshots
 
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -111,16 +113,17 @@ def main(argv: list[str] | None = None) -> int:
     metrics = ["cas", "fid", "pr"]
     kw = {"features_path": str(clf)}
     results: dict[str, object] = {}
-    for name, standing in (("running_stats", 0), ("standing_stats", 16)):
-        points = truncation_sweep(G, data, metrics, thresholds=THRESHOLDS, num_images=args.num, standing_stats=standing,
+    modes = [("running_stats", 0)] + ([("standing_stats", args.standing_stats)] if args.standing_stats else [])
+    for name, standing in modes:
+        points = truncation_sweep(G, data, metrics, thresholds=parse_thresholds(args.thresholds), num_images=args.num,
+                                  standing_stats=standing,
                                   evaluate_kwargs=kw, echo=lambda s, n=name: print(f"[{n}] {s}"))
         results[name] = points
         plot_sweep(points, args.out.with_name(args.out.stem + f"_{name}.png"),
                    title=f"biggan-fashion-mnist, {train_info['kimg']:.0f} kimg, {name.replace('_', ' ')}")
-    accumulate_standing_stats(G, num_batches=16)
     real = evaluate(None, data, ["cas", "fid", "pr"], num_images=args.num, real_vs_real=True, **kw)
 
-    best = max(results["standing_stats"] + results["running_stats"], key=lambda p: p["cas"])  # type: ignore[operator]
+    best = max((p for points in results.values() for p in points), key=lambda p: p["cas"])  # type: ignore[union-attr]
     untrunc = next(p for p in results["running_stats"] if p["truncation"] is None)  # type: ignore[union-attr]
     print()
     print(f"{'':24s} {'cas':>7s} {'fid':>8s} {'prec':>6s} {'recall':>6s}")
