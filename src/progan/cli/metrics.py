@@ -27,7 +27,8 @@ def _device(name: str) -> str:
               help="Comma-separated: swd,msssim,fid,kid,is,pr,cas.")
 @click.option("--num", type=click.IntRange(min=2), default=10_000,
               help="Generated images per metric (and as many reals). Paper sizes: SWD 16384, MS-SSIM 20000, FID 50000.")
-@click.option("--real-vs-real", is_flag=True, help="Compare two disjoint halves of the reals (the noise floor).")
+@click.option("--real-vs-real", is_flag=True,
+              help="Also compare two disjoint halves of the reals (the noise floor), reported first.")
 @click.option("--features", "features_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Classifier file (progan classifier train) whose features replace Inception's; needed for cas.")
 @click.option("--inception-weights", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
