@@ -109,7 +109,7 @@ def run_metrics(run: MetricsRun, echo: Callable[[str], None] = print) -> list[di
 
 
 def _fmt(v: float) -> str:
-    return "nan" if isinstance(v, float) and math.isnan(v) else f"{v:.4f}" if abs(v) < 1e4 else f"{v:.4g}"
+    return "nan" if math.isnan(v) else f"{v:.5g}"  # significant digits: KID lives near 1e-3, FID near 10
 
 
 def format_table(rows: list[dict]) -> str:
