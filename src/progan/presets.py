@@ -71,19 +71,19 @@ def fashion_mnist() -> TrainConfig:
     """CPU demo (ours): Fashion-MNIST 32x32 gray, small nets (64 maps, 32 at 32x32), 20k + 20k images per level.
 
     Sized for about 15 minutes on a quiet 2-core CPU: most of the time goes to the 16x16 and 32x32
-    levels, whose steps cost about 0.9 and 1.9 GFLOP per image.
+    levels, whose steps cost about 0.9 and 1.9 GFLOP per image. With so few images, updates are what
+    is scarce: minibatch 32 (the paper used 16) gives twice the steps of the 1-GPU table's 64.
     """
     return TrainConfig(
         preset="fashion-mnist",
         network=NetworkConfig(resolution=32, channels=1, fmap_base=512, fmap_max=64, latent_size=128),
         schedule=ScheduleConfig(
-            lod_training_kimg=20, lod_transition_kimg=20, total_kimg=140,
-            minibatch={}, minibatch_base=64, tick_kimg_base=4, tick_kimg={},
+            lod_training_kimg=20, lod_transition_kimg=20, total_kimg=140, lr_base=0.0015,
+            minibatch={}, minibatch_base=32, tick_kimg_base=4, tick_kimg={},
         ),
-        # The paper's 0.999 per step averages over ~1000 steps: longer than this whole run's levels
-        # (~600 steps each), so its samples would still be mostly the initial weights. 0.99 averages
-        # over ~100 steps (6k images).
-        optim=OptimConfig(ema_beta=0.99),
+        # The paper's 0.999 per step averages over ~1000 steps: more than this run spends on a level,
+        # so its samples would still be mostly initial weights. 0.995 averages over ~200 steps (6k images).
+        optim=OptimConfig(ema_beta=0.995),
         run=RunConfig(snap=5, image_snap=1),
     )
 
