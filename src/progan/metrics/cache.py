@@ -23,7 +23,10 @@ __all__ = ["cache_key", "default_cache_dir", "cached_arrays"]
 
 
 def default_cache_dir() -> Path:
-    return Path(os.environ.get(ENV_CACHE) or Path.home() / ".cache" / "progan" / "metrics")
+    """$PROGAN_CACHE_DIR, else the ``metrics`` folder of progan's cache ($PROGAN_CACHE or ~/.cache/progan)."""
+    from progan.data.cache import cache_root
+
+    return Path(os.environ.get(ENV_CACHE) or cache_root() / "metrics")
 
 
 def cache_key(**parts: object) -> str:

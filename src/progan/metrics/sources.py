@@ -57,15 +57,13 @@ def open_reals(data_dir: str, resolution: int) -> RealSet:
 
 
 def truncated_normal(shape: tuple[int, ...], truncation: float | None, gen: torch.Generator) -> torch.Tensor:
-    """N(0, I) latents; with ``truncation`` T, entries with |z| > T are redrawn (BigGAN's truncation trick)."""
-    z = torch.randn(shape, generator=gen)
-    if truncation is not None:
-        while True:
-            bad = z.abs() > truncation
-            if not bool(bad.any()):
-                break
-            z[bad] = torch.randn(int(bad.sum()), generator=gen)
-    return z
+    """N(0, I) latents; with ``truncation`` T, entries with |z| > T are redrawn (BigGAN's truncation trick,
+    :func:`progan.sampling.latents.truncated_normal`)."""
+    if truncation is None:
+        return torch.randn(shape, generator=gen)
+    from progan.sampling.latents import truncated_normal as _truncated
+
+    return _truncated(shape, truncation, generator=gen)
 
 
 def _device_of(G: torch.nn.Module, fallback: torch.device) -> torch.device:
