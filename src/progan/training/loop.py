@@ -111,7 +111,10 @@ class _Trainer:
             self.G = self.G.to(memory_format=torch.channels_last)
             self.D = self.D.to(memory_format=torch.channels_last)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
-        self.G_run, self.D_run = self._maybe_compile(self.G), self._maybe_compile(self.D)
+        # AOTAutograd cannot differentiate twice, and the gradient penalty / R1 differentiate through D twice.
+        double_backward = (cfg.loss.kind == "wgan-gp" and cfg.loss.gp_lambda > 0) or cfg.loss.r1_gamma > 0
+        self.G_run = self._maybe_compile(self.G)
+        self.D_run = self.D if double_backward else self._maybe_compile(self.D)
         self.ctx = StepContext(self.device, cfg.compute.precision, self._micro_batch(), self.world)
         if cfg.loss.ortho_reg > 0:
             beta = cfg.loss.ortho_reg
