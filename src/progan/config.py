@@ -155,6 +155,8 @@ class ScheduleConfig:
     minibatch_base: int = 16
     minibatch: dict[int, int] = field(default_factory=lambda: dict(TF_MINIBATCH_1GPU))
     lr_base: float = 0.001               # G and D (paper Sec. A.1)
+    g_lr_base: float = 0.0               # G's rate where g_lr has no entry (0: lr_base); BigGAN: G 5e-5, D 2e-4
+    d_lr_base: float = 0.0               # D's rate where d_lr has no entry (0: lr_base)
     g_lr: dict[int, float] = field(default_factory=dict)
     d_lr: dict[int, float] = field(default_factory=dict)
     lr_rampup_kimg: float = 0.0
@@ -172,6 +174,7 @@ class ScheduleConfig:
                 _check(is_power_of_two(res), f"{table} keys must be powers of two, got {res}")
                 _check(value > 0, f"{table}[{res}] must be > 0, got {value}")
         _check(self.lr_base > 0, f"lr_base must be > 0, got {self.lr_base}")
+        _check(self.g_lr_base >= 0 and self.d_lr_base >= 0, "g_lr_base and d_lr_base must be >= 0 (0: lr_base)")
         _check(self.lr_rampup_kimg >= 0, "lr_rampup_kimg must be >= 0")
         _check(self.tick_kimg_base > 0, "tick_kimg_base must be > 0")
 

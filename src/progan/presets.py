@@ -117,10 +117,10 @@ def _biggan_network(resolution: int, channels: int, **kw: object) -> NetworkConf
 
 def _no_growing(resolution: int, total_kimg: float, minibatch: int, g_lr: float, d_lr: float,
                 tick_kimg: float) -> ScheduleConfig:
-    # lod_*_kimg = 0: lod stays 0 (no growing); the separate G/D rates are keyed by the one resolution.
+    # lod_*_kimg = 0: lod stays 0 (no growing); separate G/D base rates hold at any data resolution.
     return ScheduleConfig(
         initial_resolution=resolution, lod_training_kimg=0, lod_transition_kimg=0, total_kimg=total_kimg,
-        minibatch={}, minibatch_base=minibatch, lr_base=d_lr, g_lr={resolution: g_lr}, d_lr={resolution: d_lr},
+        minibatch={}, minibatch_base=minibatch, lr_base=d_lr, g_lr_base=g_lr, d_lr_base=d_lr,
         tick_kimg_base=tick_kimg, tick_kimg={},
     )
 

@@ -51,3 +51,9 @@ def test_lr_rampup_is_linear_from_start() -> None:
 def test_zero_length_phases_jump_straight_to_full_resolution() -> None:
     cfg = ScheduleConfig(lod_training_kimg=0, lod_transition_kimg=0)
     assert lod_at(0, cfg, 64) == 0.0
+
+
+def test_separate_g_and_d_base_rates_apply_at_every_resolution() -> None:
+    cfg = ScheduleConfig(lr_base=0.001, g_lr_base=5e-5, d_lr_base=2e-4, g_lr={32: 1e-4})
+    assert (phase_at(0, cfg, 64).g_lr, phase_at(0, cfg, 64).d_lr) == (5e-5, 2e-4)
+    assert phase_at(10**9, cfg, 32).g_lr == 1e-4  # a table entry still wins

@@ -55,7 +55,7 @@ def phase_at(nimg: int, cfg: ScheduleConfig, resolution: int) -> Phase:
         resolution=res,
         alpha=alpha,
         minibatch=cfg.minibatch.get(res, cfg.minibatch_base),
-        g_lr=cfg.g_lr.get(res, cfg.lr_base) * rampup,
-        d_lr=cfg.d_lr.get(res, cfg.lr_base) * rampup,
+        g_lr=cfg.g_lr.get(res, cfg.g_lr_base or cfg.lr_base) * rampup,
+        d_lr=cfg.d_lr.get(res, cfg.d_lr_base or cfg.lr_base) * rampup,
         tick_kimg=cfg.tick_kimg.get(res, cfg.tick_kimg_base),
     )
