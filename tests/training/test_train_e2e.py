@@ -56,8 +56,12 @@ def test_tiny_run_leaves_grids_plot_stats_and_checkpoint(full_run: Path) -> None
 def test_resume_is_bitwise_equal_to_an_uninterrupted_run(full_run: Path, tiny_data: Path, tiny_config,
                                                           tmp_path: Path) -> None:
     first = train(tiny_config(tiny_data, tmp_path, 0.25), progress=False)
+    with open(first / "stats.jsonl", "a") as f:
+        f.write('{"kimg": 0.3, "torn')  # a line cut by a crash mid-write
     resumed = train(tiny_config(tiny_data, tmp_path, 0.5, "run.resume=latest"), progress=False)
     assert resumed == first  # continues in the same run folder
+    kimgs = [json.loads(line)["kimg"] for line in (first / "stats.jsonl").read_text().splitlines()]
+    assert kimgs == sorted(kimgs) and len(set(kimgs)) == len(kimgs)  # no torn line, no repeated ticks
     a, b = _tensors(list_snapshots(full_run)[-1]), _tensors(list_snapshots(resumed)[-1])
     assert a.keys() == b.keys()
     different = [k for k in a if not torch.equal(a[k], b[k])]

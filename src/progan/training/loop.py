@@ -38,7 +38,7 @@ from progan.training.ema import update_ema
 from progan.training.plot import plot_stats
 from progan.training.rundir import create_run_dir, resolve_resume, write_json
 from progan.training.schedule import Phase, phase_at
-from progan.training.stats import Collector
+from progan.training.stats import Collector, truncate_stats
 from progan.training import distributed as dist_utils
 from progan.training.steps import StepContext, d_step, g_step
 
@@ -133,6 +133,8 @@ class _Trainer:
         if resume_ckpt is not None:
             self._restore(resume_ckpt)
         self.grid_z, self.grid_labels = self._grid_latents()
+        if resume_ckpt is not None and self.world.is_main:
+            truncate_stats(self.run_dir / "stats.jsonl", self.state.nimg)
         self.stats = Collector(self.run_dir if self.world.is_main else None, distributed=self.world.distributed)
 
     # -- setup -------------------------------------------------------------------------------------

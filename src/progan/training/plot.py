@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import matplotlib
+
+from progan.training.stats import read_stats
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -15,7 +16,7 @@ _LOSS_KEYS = ("loss/D", "loss/G", "loss/gp", "scores/real", "scores/fake")
 
 def plot_stats(stats_path: Path, out_path: Path) -> Path | None:
     """Losses (top) and metrics (bottom, when any) against kimg, with resolution changes marked."""
-    rows = [json.loads(line) for line in stats_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = read_stats(stats_path)
     if not rows:
         return None
     kimg = [r["kimg"] for r in rows]
