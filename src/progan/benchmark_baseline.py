@@ -15,8 +15,7 @@ from typing import Callable
 import torch
 
 from progan.config import LossConfig
-
-_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+from progan.training.steps import autocast_context
 
 
 def eager_step(G: torch.nn.Module, D: torch.nn.Module, reals: torch.Tensor, z: torch.Tensor, loss: LossConfig,
@@ -25,10 +24,9 @@ def eager_step(G: torch.nn.Module, D: torch.nn.Module, reals: torch.Tensor, z: t
         raise ValueError("the eager baseline implements the wgan-gp step only")
     opt_kw = {"lr": 1e-3, "betas": (0.0, 0.99), "eps": 1e-8, "foreach": False}
     opt_G, opt_D = torch.optim.Adam(G.parameters(), **opt_kw), torch.optim.Adam(D.parameters(), **opt_kw)
-    dtype = _DTYPES[precision]
 
     def autocast() -> contextlib.AbstractContextManager:
-        return contextlib.nullcontext() if dtype is None else torch.autocast(reals.device.type, dtype=dtype)
+        return autocast_context(reals.device.type, precision)
 
     def step() -> None:
         n = reals.shape[0]

@@ -80,20 +80,6 @@ def sync_grads(params: Iterable[torch.nn.Parameter], world: World) -> None:
     all_reduce_mean_([p.grad for p in params], world)
 
 
-def all_ranks_true(flag: bool, world: World, device: torch.device) -> bool:
-    """Logical AND over ranks (used for 'did every rank finish its step')."""
-    if not world.distributed:
-        return flag
-    t = torch.tensor([1.0 if flag else 0.0], device=device)
-    dist.all_reduce(t, op=dist.ReduceOp.MIN)
-    return bool(t.item() > 0)
-
-
-def barrier() -> None:
-    if dist.is_initialized():
-        dist.barrier()
-
-
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

@@ -15,7 +15,6 @@ resumed run ends bitwise equal to an uninterrupted one.
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import math
 import resource
@@ -115,7 +114,7 @@ class _Trainer:
         double_backward = (cfg.loss.kind == "wgan-gp" and cfg.loss.gp_lambda > 0) or cfg.loss.r1_gamma > 0
         self.G_run = self._maybe_compile(self.G)
         self.D_run = self.D if double_backward else self._maybe_compile(self.D)
-        self.ctx = StepContext(self.device, cfg.compute.precision, self._micro_batch(), self.world)
+        self.ctx = StepContext(self.device, cfg.compute.precision, cfg.compute.batch_per_device, self.world)
         if cfg.loss.ortho_reg > 0:
             beta = cfg.loss.ortho_reg
             self.ctx.g_regularizer = lambda G: losses.orthogonal_regularization(G, beta)
@@ -147,9 +146,6 @@ class _Trainer:
         if self.world.distributed:
             torch.distributed.broadcast_object_list(name, src=0)
         return Path(name[0])
-
-    def _micro_batch(self) -> int:
-        return self.cfg.compute.batch_per_device
 
     def _maybe_compile(self, module: torch.nn.Module) -> torch.nn.Module:
         if not self.cfg.compute.compile:
@@ -383,7 +379,6 @@ def _train(cfg: TrainConfig, *, progress: bool) -> Path:
                disable=not progress, dynamic_ncols=True,
                bar_format="{l_bar}{bar}| {n:.2f}/{total:.2f} kimg [{elapsed}<{remaining}{postfix}]")
     tick_start_time = start_time = time.perf_counter()
-    tick_start_nimg = st.nimg
     try:
         while st.nimg < t.total_nimg:
             ph = phase_at(st.nimg, cfg.schedule, cfg.network.resolution)
@@ -398,7 +393,7 @@ def _train(cfg: TrainConfig, *, progress: bool) -> Path:
             # End of tick.
             tick_time = time.perf_counter() - tick_start_time
             st.tick += 1
-            imgs = st.nimg - tick_start_nimg
+            imgs = st.nimg - st.tick_start_nimg
             row: dict[str, Any] = {
                 "tick": st.tick, "kimg": st.nimg / 1000, "lod": ph.lod, "resolution": ph.resolution,
                 "alpha": ph.alpha, "minibatch": ph.minibatch, "img_per_sec": imgs / max(tick_time, 1e-9),
@@ -426,7 +421,6 @@ def _train(cfg: TrainConfig, *, progress: bool) -> Path:
                 t.save_snapshot()
                 plot_stats(t.run_dir / "stats.jsonl", t.run_dir / "plot.png")
             tick_start_time = time.perf_counter()
-            tick_start_nimg = st.nimg
             if done:
                 break
     finally:
@@ -439,6 +433,3 @@ def _train(cfg: TrainConfig, *, progress: bool) -> Path:
         dist_utils.shutdown()
     return t.run_dir
 
-
-def load_training_options(run_dir: Path) -> dict[str, Any]:
-    return json.loads((run_dir / "training_options.json").read_text(encoding="utf-8"))

@@ -24,6 +24,12 @@ from progan.training.stats import Collector
 _DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
+def autocast_context(device_type: str, precision: str) -> contextlib.AbstractContextManager:
+    """``torch.autocast`` for bf16/fp16, nothing for fp32."""
+    dtype = _DTYPES[precision]
+    return contextlib.nullcontext() if dtype is None else torch.autocast(device_type, dtype=dtype)
+
+
 def grads_finite(params: Iterable[nn.Parameter]) -> bool:
     """True when every gradient is finite (one device sync per step)."""
     grads = [p.grad for p in params if p.grad is not None]
@@ -50,10 +56,7 @@ class StepContext:
             self.scalers = {k: torch.amp.GradScaler(self.device.type) for k in ("G", "D")}
 
     def autocast(self) -> contextlib.AbstractContextManager:
-        dtype = _DTYPES[self.precision]
-        if dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=dtype)
+        return autocast_context(self.device.type, self.precision)
 
     def slices(self, n: int) -> Iterator[slice]:
         step = self.micro_batch if 0 < self.micro_batch < n else n
