@@ -2,9 +2,10 @@
 against the real Fashion-MNIST test set (with the real-vs-real noise floor beside them).
 
     python benchmarks/bench_fashion_quality.py [--minutes 20] [--workdir /tmp/fmq] [--num 10000]
+    python benchmarks/bench_fashion_quality.py --extra=--precision=bf16 --out fashion-quality-bf16.json
 
-Prints the metric table and writes ``benchmarks/results/fashion-quality.json``; the final grid is the
-run's last ``fakes*.png``.
+Prints the metric table of the run's last snapshot and writes ``benchmarks/results/<--out>``; the final
+grid is the run's last ``fakes*.png``.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=20.0)
     ap.add_argument("--workdir", default="/tmp/progan-fashion-quality")
     ap.add_argument("--num", type=int, default=10000, help="images per metric (the test set has 10,000)")
-    ap.add_argument("--extra", nargs="*", default=[], help="more `progan train` options, e.g. --precision bf16")
+    ap.add_argument("--extra", nargs="*", default=[], help="more `progan train` options, e.g. --precision=bf16")
+    ap.add_argument("--out", default="fashion-quality.json", help="file name under benchmarks/results/")
     args = ap.parse_args()
     work = Path(args.workdir)
     test = work / "fashion-test-32"
@@ -42,14 +44,15 @@ def main() -> None:
            "--quiet", *args.extra)
     wall = time.time() - t0
     run = sorted(p for p in runs.iterdir() if p.is_dir())[-1]
-    progan("metrics", "--network", str(run), "--data", str(test), "--metrics", "swd,msssim", "--num", str(args.num),
+    last = sorted(run.glob("network-snapshot-*.safetensors"))[-1]
+    progan("metrics", "--network", str(last), "--data", str(test), "--metrics", "swd,msssim", "--num", str(args.num),
            "--real-vs-real")
     stats = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
     metrics = [json.loads(line) for p in run.glob("metric-*.jsonl") for line in p.read_text().splitlines()]
-    out = {"minutes": args.minutes, "wall_seconds": wall, "run": str(run), "final_kimg": stats[-1]["kimg"],
+    out = {"command": " ".join(["python", *sys.argv]), "minutes": args.minutes, "wall_seconds": wall, "run": str(run), "final_kimg": stats[-1]["kimg"],
            "final_resolution": stats[-1]["resolution"], "metrics": metrics, "extra": args.extra}
     (HERE / "results").mkdir(exist_ok=True)
-    dest = HERE / "results" / "fashion-quality.json"
+    dest = HERE / "results" / args.out
     dest.write_text(json.dumps(out, indent=2) + "\n")
     print(f"{stats[-1]['kimg']:.1f} kimg in {wall / 60:.1f} min; grid: {sorted(run.glob('fakes*.png'))[-1]}; wrote {dest}")
 

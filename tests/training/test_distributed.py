@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors import safe_open
 
+import progan
+from progan.metrics.sources import generate_images
 from progan.training.checkpoint import list_snapshots
 from progan.training.launch import launch
 from progan.training.loop import train
@@ -31,8 +40,9 @@ def _weights(run: Path) -> dict[str, torch.Tensor]:
 
 @pytest.fixture(scope="module")
 def runs(tiny_data: Path, tiny_config, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    one = train(_cfg(tiny_config, tiny_data, tmp_path_factory.mktemp("one"), 0.2), progress=False)
-    two = launch(_cfg(tiny_config, tiny_data, tmp_path_factory.mktemp("two"), 0.2), 2, progress=False)
+    metrics = ("run.metrics=swd", "run.metrics_every=2", "run.metrics_num=96")
+    one = train(_cfg(tiny_config, tiny_data, tmp_path_factory.mktemp("one"), 0.2, *metrics), progress=False)
+    two = launch(_cfg(tiny_config, tiny_data, tmp_path_factory.mktemp("two"), 0.2, *metrics), 2, progress=False)
     return one, two
 
 
@@ -42,6 +52,15 @@ def test_two_processes_log_the_same_losses_as_one(runs: tuple[Path, Path]) -> No
     for a, b in zip(one, two):
         for key in ("loss/D", "loss/G", "scores/real", "scores/fake", "loss/gp"):
             assert b[key] == pytest.approx(a[key], rel=1e-4, abs=1e-5), key
+
+
+def test_metrics_during_two_process_training_match_one_process(runs: tuple[Path, Path]) -> None:
+    one, two = (_rows(r) for r in runs)
+    a = [(r["kimg"], r["metric/swd"]) for r in one if "metric/swd" in r]
+    b = [(r["kimg"], r["metric/swd"]) for r in two if "metric/swd" in r]
+    assert len(a) >= 2 and [k for k, _ in a] == [k for k, _ in b]
+    for (_, x), (_, y) in zip(a, b):  # G_ema differs by float rounding only; a few pixels may round differently
+        assert y == pytest.approx(x, rel=1e-3), (a, b)  # measured: equal
 
 
 def test_two_processes_end_with_the_same_weights_and_one_checkpoint_per_snapshot(runs: tuple[Path, Path]) -> None:
@@ -59,3 +78,74 @@ def test_a_two_process_checkpoint_resumes_in_one_process(runs: tuple[Path, Path]
     resumed = train(_cfg(tiny_config, tiny_data, two.parent, 0.3, f"run.resume={two}"), progress=False)
     assert resumed == two
     assert _rows(two)[-1]["kimg"] >= 0.3
+
+
+def test_metric_samples_are_generated_by_every_rank_and_equal_one_process(tmp_path: Path) -> None:
+    script = Path(__file__).with_name("shard_worker.py")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                    str(script), str(tmp_path)], check=True, timeout=180, env=env, capture_output=True)
+    spec = importlib.util.spec_from_file_location("shard_worker", script)
+    assert spec is not None and spec.loader is not None
+    worker = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(worker)
+    single, labels = generate_images(worker.TinyG(), worker.NUM, seed=3, batch_size=worker.BATCH, truncation=1.5,
+                                     label_pool=np.arange(5))
+    got = np.load(tmp_path / "images.npz")
+    np.testing.assert_array_equal(got["images"], single)
+    np.testing.assert_array_equal(got["labels"], labels)
+    assert len(np.unique(single.reshape(len(single), -1), axis=0)) == worker.NUM  # no padded or repeated batch
+    # 4 batches of 3 (the last one short): two per rank.
+    assert [int((tmp_path / f"batches-{r}.txt").read_text()) for r in (0, 1)] == [2, 2]
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            kids.append(int(stat.parent.name))
+    return sorted(kids)
+
+
+def _is_rank(pid: int) -> bool:
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"spawn_main" in cmd
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds the rank processes through /proc")
+def test_a_killed_rank_stops_all_ranks_with_a_clear_message_and_the_last_snapshot_resumes(
+        tiny_data: Path, tiny_config, tmp_path: Path) -> None:
+    cmd = [sys.executable, "-m", "progan", "train", "--preset", "tiny", "--data", str(tiny_data), "--outdir",
+           str(tmp_path), "--device", "cpu", "--kimg", "20", "--snap", "1", "--gpus", "2", "--quiet",
+           "--set", "schedule.tick_kimg_base=0.05"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and proc.poll() is None:
+        if list(tmp_path.glob("*/network-snapshot-*.safetensors")):
+            break
+        time.sleep(0.05)
+    ranks = [p for p in _children(proc.pid) if _is_rank(p)]
+    assert len(ranks) == 2, ranks
+    os.kill(ranks[1], signal.SIGKILL)   # spawned in rank order: the second is rank 1
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1
+    # (Python's resource tracker may add a warning about the killed rank's semaphores.)
+    assert ("progan train: error: rank 1 was killed by SIGKILL, all ranks stopped; the last snapshot "
+            "is intact (--resume latest continues from it)") in err.splitlines(), err[-2000:]
+    assert "Terminating process" not in err
+    assert not any(_is_rank(p) for p in ranks), "a rank outlived the failure"
+    snaps = list_snapshots(next(tmp_path.iterdir()))
+    assert snaps
+    G = progan.load_generator(snaps[-1])
+    assert all(torch.isfinite(p).all() for p in G.parameters())
+    kimg = json.loads((snaps[-1].parent / "stats.jsonl").read_text().splitlines()[-1])["kimg"]
+    resumed = train(_cfg(tiny_config, tiny_data, tmp_path, kimg + 0.1, "run.resume=latest"), progress=False)
+    assert _rows(resumed)[-1]["kimg"] >= kimg + 0.1

@@ -19,6 +19,7 @@ import torch
 from progan.errors import UserError
 from progan.metrics._filters import fir
 from progan.metrics._images import as_image_source, cache_batch
+from progan.metrics._threads import map_batches
 
 WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 WINDOW = 11
@@ -109,9 +110,12 @@ def ms_ssim(
                         f"{len(WEIGHTS)} scales, got {src.resolution}x{src.resolution}")
     dev = torch.device(device) if device is not None else torch.device("cpu")
     n = len(src) // 2 * 2
-    step = max(2, (batch_size or cache_batch(src)) // 2 * 2)
-    total = 0.0
-    for start in range(0, n, step):
+    # Half-cache-sized batches: each of the per-core workers then keeps its five maps in its own cache.
+    step = max(2, (batch_size or cache_batch(src, pixels=1 << 19)) // 2 * 2)
+
+    def batch_sum(start: int) -> float:
         b = src.batch(start, min(n, start + step), dev)
-        total += float(ms_ssim_pairs(b[0::2], b[1::2]).sum())
-    return total / (n // 2)
+        return float(ms_ssim_pairs(b[0::2], b[1::2]).sum())
+
+    # Summed in batch order, so the result does not depend on the number of workers.
+    return sum(map_batches(batch_sum, range(0, n, step), dev)) / (n // 2)

@@ -179,6 +179,8 @@ def evaluate(
     inception_weights: str | os.PathLike[str] | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     real_vs_real: bool = False,
+    rank: int = 0,
+    world_size: int = 1,
 ) -> dict[str, dict[str, float]]:
     """Run ``metrics`` on ``num_images`` samples of G against as many reals of the matching level.
 
@@ -186,6 +188,9 @@ def evaluate(
     G gets labels drawn from the data set's label distribution. ``real_vs_real`` compares two disjoint
     real halves instead (the noise floor; G may be None). G's train/eval mode is left as it was.
     Returns ``{metric: {key: value}}``; the headline key is the metric's name (``avg`` for SWD).
+
+    Under ``torch.distributed`` every rank calls this with the same arguments: the samples are generated
+    by all ranks (see :func:`generate_images`), the metrics computed on rank 0; other ranks return ``{}``.
     """
     names = check_metric_names(list(metrics))
     num = DEFAULT_NUM_IMAGES if num_images is None else int(num_images)
@@ -217,8 +222,13 @@ def evaluate(
         selection = {"num": num, "seed": seed}
         assert G is not None
         imgs, fake_labels = generate_images(G, num, seed=seed, device=dev, batch_size=batch_size,
-                                            truncation=truncation, label_pool=reals_set.dataset.labels)
+                                            truncation=truncation, label_pool=reals_set.dataset.labels,
+                                            rank=rank, world_size=world_size)
+        if imgs is None:
+            return {}
         fakes = ImageSource(imgs)
+    if rank != 0:
+        return {}
     ctx = EvalContext(reals, fakes, real_labels, fake_labels, reals_set, selection, seed, dev, batch_size, fp, iw,
                       None if cache_dir is None else str(cache_dir))
     return {name: METRICS[name](ctx) for name in names}

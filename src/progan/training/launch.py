@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -30,6 +31,10 @@ def launch(cfg: TrainConfig, nproc: int, *, progress: bool = True) -> Path:
     """Train with ``nproc`` processes on this node (gloo on CPU, NCCL on CUDA); returns the run folder."""
     with tempfile.TemporaryDirectory() as tmp:
         result = os.path.join(tmp, "run_dir")
+        # torch logs one warning per rank it terminates; the LaunchError below already says all ranks stopped.
+        spawn_log = logging.getLogger("torch.multiprocessing.spawn")
+        level = spawn_log.level
+        spawn_log.setLevel(logging.ERROR)
         try:
             mp.start_processes(_worker, args=(cfg, nproc, free_port(), result, progress), nprocs=nproc,
                                join=True, start_method="spawn")
@@ -37,5 +42,9 @@ def launch(cfg: TrainConfig, nproc: int, *, progress: bool = True) -> Path:
             last = [line for line in str(e).strip().splitlines() if line.strip()][-1]
             raise LaunchError(f"rank {e.error_index} failed, all ranks stopped: {last.strip()}") from None
         except mp.ProcessExitedException as e:
-            raise LaunchError(f"rank {e.error_index} exited with code {e.exit_code}, all ranks stopped") from None
+            how = f"was killed by {e.signal_name}" if e.signal_name else f"exited with code {e.exit_code}"
+            raise LaunchError(f"rank {e.error_index} {how}, all ranks stopped; the last snapshot is intact "
+                              "(--resume latest continues from it)") from None
+        finally:
+            spawn_log.setLevel(level)
         return Path(Path(result).read_text(encoding="utf-8"))

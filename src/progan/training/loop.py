@@ -340,7 +340,8 @@ class _Trainer:
 
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
             results = evaluate(self.G_ema, self.cfg.run.data, metrics=list(self.cfg.run.metrics),
-                               num_images=self.cfg.run.metrics_num, seed=self.cfg.run.seed, device=self.device)
+                               num_images=self.cfg.run.metrics_num, seed=self.cfg.run.seed, device=self.device,
+                               rank=self.world.rank, world_size=self.world.world_size)
         flat: dict[str, float] = {}
         for name, values in results.items():
             for key, value in values.items():
@@ -401,9 +402,9 @@ def _train(cfg: TrainConfig, *, progress: bool) -> Path:
                 "skipped_steps": st.skipped, "mem_peak_gb": _peak_memory_gb(t.device),
             }
             snapshot = st.tick % cfg.run.snap == 0 or done
-            if main and cfg.run.metrics and ((cfg.run.metrics_every and st.tick % cfg.run.metrics_every == 0)
+            if cfg.run.metrics and ((cfg.run.metrics_every and st.tick % cfg.run.metrics_every == 0)
                                     or (not cfg.run.metrics_every and snapshot)):
-                row.update(t.run_metrics())
+                row.update(t.run_metrics())  # every rank generates a share of the samples; rank 0 scores
             row = t.stats.tick(row, step=st.nimg)
             bar.set_postfix_str(f", {ph.resolution}px a={ph.alpha:.2f}, {row['img_per_sec']:.0f} img/s")
             line = (f"tick {st.tick:<4d} kimg {st.nimg / 1000:<8.1f} lod {ph.lod:<5.2f} res {ph.resolution:<4d} "
