@@ -2,7 +2,8 @@
 against the real Fashion-MNIST test set (with the real-vs-real noise floor beside them).
 
     python benchmarks/bench_fashion_quality.py [--minutes 20] [--workdir /tmp/fmq] [--num 10000]
-    python benchmarks/bench_fashion_quality.py --extra=--precision=bf16 --out fashion-quality-bf16.json
+    python benchmarks/bench_fashion_quality.py --extra=--precision=bf16 --extra=--set --extra=compute.threads=1 \
+        --out fashion-quality-bf16.json
 
 Prints the metric table of the run's last snapshot and writes ``benchmarks/results/<--out>``; the final
 grid is the run's last ``fakes*.png``.
@@ -31,7 +32,7 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=20.0)
     ap.add_argument("--workdir", default="/tmp/progan-fashion-quality")
     ap.add_argument("--num", type=int, default=10000, help="images per metric (the test set has 10,000)")
-    ap.add_argument("--extra", nargs="*", default=[], help="more `progan train` options, e.g. --precision=bf16")
+    ap.add_argument("--extra", action="append", default=[], help="more `progan train` options, e.g. --extra=--precision=bf16 (repeatable)")
     ap.add_argument("--out", default="fashion-quality.json", help="file name under benchmarks/results/")
     args = ap.parse_args()
     work = Path(args.workdir)

@@ -147,6 +147,23 @@ def test_swd_is_seeded_and_accepts_tensors():
     assert sliced_wasserstein(a, b, seed=4) != r1
 
 
+def test_levels_recomputed_from_the_images_equal_levels_kept_in_memory():
+    """Past ``cache_bytes`` each Gaussian level is rebuilt batch by batch from the images (memory bounded at
+    any resolution); the numbers must not change."""
+    a, b = _images(6, 3, 64, 9), _images(6, 3, 64, 10)
+    kept = sliced_wasserstein(a, b, seed=2, batch_size=4)
+    assert sliced_wasserstein(a, b, seed=2, batch_size=4, cache_bytes=0) == kept
+    # the 32 px level is too big and is rebuilt from the images; the 16 px level (made from it) fits and is kept
+    assert sliced_wasserstein(a, b, seed=2, batch_size=4, cache_bytes=6 * 3 * 16 * 16 * 4) == kept
+
+
+def test_swd_rejects_a_pyramid_with_an_odd_inner_level():
+    a = _images(4, 3, 66, 11)  # 66 -> 33 -> 16: the 33 px level cannot be halved and rebuilt
+    with pytest.raises(UserError, match="odd size"):
+        sliced_wasserstein(a, a)
+    assert set(sliced_wasserstein(a[:, :, :48, :48], a[:, :, 1:49, 1:49])) == {"48", "24", "avg"}
+
+
 def test_swd_small_images_single_level():
     a, b = _images(8, 3, 8, 7), _images(8, 3, 8, 8)
     out = sliced_wasserstein(a, b)
@@ -174,7 +191,10 @@ def test_identical_descriptor_sets_give_exactly_zero():
     patches per set, so a set against itself measures the sampling-noise floor instead."""
     from progan.metrics.swd import _sliced_distance
 
+    def bufs(chunk: int) -> tuple[np.ndarray, np.ndarray]:
+        return np.empty((chunk, 5000), np.float32), np.empty((chunk, 5000), np.float32)
+
     d = torch.randn(5000, 147)
-    assert _sliced_distance(d, d.clone(), torch.Generator().manual_seed(0), False, 1 << 20) == 0.0
+    assert _sliced_distance(d, d.clone(), torch.Generator().manual_seed(0), False, 20, bufs(20)) == 0.0
     g = torch.randn(5000, 49)
-    assert _sliced_distance(g, g.clone(), torch.Generator().manual_seed(0), True, 1 << 20) == 0.0
+    assert _sliced_distance(g, g.clone(), torch.Generator().manual_seed(0), True, 128, bufs(128)) == 0.0

@@ -29,5 +29,10 @@ def map_batches(fn: Callable[[T], R], items: Iterable[T], device: torch.device) 
     def init() -> None:
         torch.set_num_threads(1)
 
-    with ThreadPoolExecutor(workers, initializer=init, thread_name_prefix="progan-metric") as pool:
-        return list(pool.map(fn, items))
+    caller = torch.get_num_threads()
+    try:
+        with ThreadPoolExecutor(workers, initializer=init, thread_name_prefix="progan-metric") as pool:
+            return list(pool.map(fn, items))
+    finally:
+        if torch.get_num_threads() != caller:  # a build whose thread setting is process-wide
+            torch.set_num_threads(caller)
