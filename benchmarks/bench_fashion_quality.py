@@ -32,7 +32,8 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=20.0)
     ap.add_argument("--workdir", default="/tmp/progan-fashion-quality")
     ap.add_argument("--num", type=int, default=10000, help="images per metric (the test set has 10,000)")
-    ap.add_argument("--extra", action="append", default=[], help="more `progan train` options, e.g. --extra=--precision=bf16 (repeatable)")
+    ap.add_argument("--extra", action="append", default=[],
+                    help="one more `progan train` argument (repeatable), e.g. --extra=--precision=bf16")
     ap.add_argument("--out", default="fashion-quality.json", help="file name under benchmarks/results/")
     args = ap.parse_args()
     work = Path(args.workdir)
@@ -46,12 +47,12 @@ def main() -> None:
     wall = time.time() - t0
     run = sorted(p for p in runs.iterdir() if p.is_dir())[-1]
     last = sorted(run.glob("network-snapshot-*.safetensors"))[-1]
-    progan("metrics", "--network", str(last), "--data", str(test), "--metrics", "swd,msssim", "--num", str(args.num),
-           "--real-vs-real")
+    progan("metrics", "--network", str(last), "--data", str(test), "--metrics", "swd,msssim",
+           "--num", str(args.num), "--real-vs-real")
     stats = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
     metrics = [json.loads(line) for p in run.glob("metric-*.jsonl") for line in p.read_text().splitlines()]
-    out = {"command": " ".join(["python", *sys.argv]), "minutes": args.minutes, "wall_seconds": wall, "run": str(run), "final_kimg": stats[-1]["kimg"],
-           "final_resolution": stats[-1]["resolution"], "metrics": metrics, "extra": args.extra}
+    out = {"command": " ".join(["python", *sys.argv]), "minutes": args.minutes, "wall_seconds": wall,
+           "run": str(run), "final_kimg": stats[-1]["kimg"], "final_resolution": stats[-1]["resolution"], "metrics": metrics, "extra": args.extra}
     (HERE / "results").mkdir(exist_ok=True)
     dest = HERE / "results" / args.out
     dest.write_text(json.dumps(out, indent=2) + "\n")

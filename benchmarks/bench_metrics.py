@@ -261,7 +261,8 @@ def main() -> None:
     need = max(2 * args.n32, 2 * args.n128, 2 * args.pairs)
     gray = fashion_mnist(min(60000, need))
     results = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, OMP_WAIT_POLICY="
-                          f"{os.environ.get('OMP_WAIT_POLICY', 'unset')}, load average {os.getloadavg()[0]:.2f}, torch {torch.__version__}, threads {torch.get_num_threads()}, numpy {np.__version__}",
+                          f"{os.environ.get('OMP_WAIT_POLICY', 'unset')}, load average {os.getloadavg()[0]:.2f}, "
+                          f"torch {torch.__version__}, threads {torch.get_num_threads()}, numpy {np.__version__}",
                "cases": []}
     print(results["machine"])
     print(f"\n{'case':<20} {'n':>6} {'ours s':>9} {'ref n':>6} {'ours@ref s':>10} {'ref s':>9} {'speedup':>8}  values",

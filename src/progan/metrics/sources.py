@@ -131,8 +131,9 @@ def generate_images(
     return out, labels
 
 
-def _gather_round(mine: torch.Tensor | None, starts: list[int], num: int, batch_size: int, out: np.ndarray | None,
-                  shape: tuple[int, int, int], dev: torch.device, rank: int, world_size: int) -> None:
+def _gather_round(mine: torch.Tensor | None, starts: list[int], num: int, batch_size: int,
+                  out: np.ndarray | None, shape: tuple[int, int, int], dev: torch.device, rank: int,
+                  world_size: int) -> None:
     """Collect one round's batches on rank 0. Every rank sends a full-sized batch (padding, or zeros when
     it had no batch in this last round) because collectives need equal shapes on all ranks."""
     import torch.distributed as dist
