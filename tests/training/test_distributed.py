@@ -138,8 +138,8 @@ def test_a_killed_rank_stops_all_ranks_with_a_clear_message_and_the_last_snapsho
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 1
     # (Python's resource tracker may add a warning about the killed rank's semaphores.)
-    assert ("progan train: error: rank 1 was killed by SIGKILL, all ranks stopped; the last snapshot "
-            "is intact (--resume latest continues from it)") in err.splitlines(), err[-2000:]
+    assert ("progan train: error: rank 1 was killed by SIGKILL, all ranks stopped; snapshots are written "
+            "atomically, so --resume latest continues from the last one") in err.splitlines(), err[-2000:]
     assert "Terminating process" not in err
     assert not any(_is_rank(p) for p in ranks), "a rank outlived the failure"
     snaps = list_snapshots(next(tmp_path.iterdir()))

@@ -43,8 +43,8 @@ def launch(cfg: TrainConfig, nproc: int, *, progress: bool = True) -> Path:
             raise LaunchError(f"rank {e.error_index} failed, all ranks stopped: {last.strip()}") from None
         except mp.ProcessExitedException as e:
             how = f"was killed by {e.signal_name}" if e.signal_name else f"exited with code {e.exit_code}"
-            raise LaunchError(f"rank {e.error_index} {how}, all ranks stopped; the last snapshot is intact "
-                              "(--resume latest continues from it)") from None
+            raise LaunchError(f"rank {e.error_index} {how}, all ranks stopped; snapshots are written atomically, "
+                              "so --resume latest continues from the last one") from None
         finally:
             spawn_log.setLevel(level)
         return Path(Path(result).read_text(encoding="utf-8"))
