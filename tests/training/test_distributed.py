@@ -99,6 +99,21 @@ def test_metric_samples_are_generated_by_every_rank_and_equal_one_process(tmp_pa
     assert [int((tmp_path / f"batches-{r}.txt").read_text()) for r in (0, 1)] == [2, 2]
 
 
+@pytest.mark.parametrize("mode", ["wait", "nowait"])
+def test_ranks_wait_for_rank_0_longer_than_the_collective_timeout(tmp_path: Path, mode: str) -> None:
+    """Rank 0 scoring metrics for longer than ``compute.dist_timeout_s`` must not time the others out; the
+    'nowait' run shows that without ``wait_for_main`` they would."""
+    script = Path(__file__).with_name("wait_worker.py")
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                    str(script), str(tmp_path), mode], timeout=180, capture_output=True,
+                   env={**os.environ, "OMP_NUM_THREADS": "1"})
+    rank1 = (tmp_path / "rank-1.txt").read_text()
+    if mode == "wait":
+        assert rank1 == "ok" and (tmp_path / "rank-0.txt").read_text() == "ok"
+    else:
+        assert "Timed out" in rank1, rank1
+
+
 def _children(pid: int) -> list[int]:
     kids = []
     for stat in Path("/proc").glob("[0-9]*/stat"):

@@ -44,18 +44,37 @@ def world_from_env() -> World:
     )
 
 
+# Ranks wait here while rank 0 scores metrics: that may take longer than ``dist_timeout_s``, which is meant to
+# catch a rank that went silent during training steps, so this wait has a group (and timeout) of its own.
+_WAIT_FOR_MAIN_TIMEOUT = datetime.timedelta(hours=24)
+_wait_group: dist.ProcessGroup | None = None
+
+
 def init_process_group(world: World, device: torch.device, timeout_s: int) -> None:
     """Join the process group once (no-op for a single process)."""
+    global _wait_group
     if not world.distributed or dist.is_initialized():
         return
     backend = "nccl" if device.type == "cuda" else "gloo"
     dist.init_process_group(backend=backend, rank=world.rank, world_size=world.world_size,
                             timeout=datetime.timedelta(seconds=timeout_s))
+    _wait_group = dist.new_group(backend="gloo", timeout=_WAIT_FOR_MAIN_TIMEOUT)
+
+
+def wait_for_main(world: World) -> None:
+    """Block every rank until rank 0 arrives too (after its rank-0-only work), with a 24 h timeout.
+
+    A rank that dies still ends the wait at once: gloo sees its connections close.
+    """
+    if world.distributed and _wait_group is not None:
+        dist.barrier(group=_wait_group)
 
 
 def shutdown() -> None:
+    global _wait_group
     if dist.is_initialized():
         dist.destroy_process_group()
+    _wait_group = None
 
 
 def all_reduce_mean_(grads: list[torch.Tensor], world: World) -> None:

@@ -405,6 +405,7 @@ def _train(cfg: TrainConfig, *, progress: bool) -> Path:
             if cfg.run.metrics and ((cfg.run.metrics_every and st.tick % cfg.run.metrics_every == 0)
                                     or (not cfg.run.metrics_every and snapshot)):
                 row.update(t.run_metrics())  # every rank generates a share of the samples; rank 0 scores
+                dist_utils.wait_for_main(t.world)
             row = t.stats.tick(row, step=st.nimg)
             bar.set_postfix_str(f", {ph.resolution}px a={ph.alpha:.2f}, {row['img_per_sec']:.0f} img/s")
             line = (f"tick {st.tick:<4d} kimg {st.nimg / 1000:<8.1f} lod {ph.lod:<5.2f} res {ph.resolution:<4d} "
