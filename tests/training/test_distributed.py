@@ -80,11 +80,17 @@ def test_a_two_process_checkpoint_resumes_in_one_process(runs: tuple[Path, Path]
     assert _rows(two)[-1]["kimg"] >= 0.3
 
 
-def test_metric_samples_are_generated_by_every_rank_and_equal_one_process(tmp_path: Path) -> None:
-    script = Path(__file__).with_name("shard_worker.py")
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+def _torchrun_two_ranks(script_name: str, *args: str, check: bool) -> Path:
+    """Run a worker script next to this file on 2 CPU ranks under torchrun; returns the script's path."""
+    script = Path(__file__).with_name(script_name)
     subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                    str(script), str(tmp_path)], check=True, timeout=180, env=env, capture_output=True)
+                    str(script), *args], check=check, timeout=180, capture_output=True,
+                   env={**os.environ, "OMP_NUM_THREADS": "1"})
+    return script
+
+
+def test_metric_samples_are_generated_by_every_rank_and_equal_one_process(tmp_path: Path) -> None:
+    script = _torchrun_two_ranks("shard_worker.py", str(tmp_path), check=True)
     spec = importlib.util.spec_from_file_location("shard_worker", script)
     assert spec is not None and spec.loader is not None
     worker = importlib.util.module_from_spec(spec)
@@ -103,10 +109,7 @@ def test_metric_samples_are_generated_by_every_rank_and_equal_one_process(tmp_pa
 def test_ranks_wait_for_rank_0_longer_than_the_collective_timeout(tmp_path: Path, mode: str) -> None:
     """Rank 0 scoring metrics for longer than ``compute.dist_timeout_s`` must not time the others out; the
     'nowait' run shows that without ``wait_for_main`` they would."""
-    script = Path(__file__).with_name("wait_worker.py")
-    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                    str(script), str(tmp_path), mode], timeout=180, capture_output=True,
-                   env={**os.environ, "OMP_NUM_THREADS": "1"})
+    _torchrun_two_ranks("wait_worker.py", str(tmp_path), mode, check=False)  # 'nowait' is meant to fail
     rank1 = (tmp_path / "rank-1.txt").read_text()
     if mode == "wait":
         assert rank1 == "ok" and (tmp_path / "rank-0.txt").read_text() == "ok"

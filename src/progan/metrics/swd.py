@@ -20,7 +20,6 @@ memory does not grow with the resolution. Images are read and filtered in small 
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -194,14 +193,10 @@ def _normalise_(desc: torch.Tensor, channels: int, chunk: int = 4096) -> None:
 
 
 def _sort_rows_(arr: np.ndarray) -> np.ndarray:
-    """Sort each row in place, rows split over threads (NumPy's sort releases the GIL)."""
+    """Sort each row in place, a block of rows per core (NumPy's sort releases the GIL)."""
     workers = max(1, min(torch.get_num_threads(), arr.shape[0]))
-    if workers == 1:
-        arr.sort(axis=1)
-        return arr
     bounds = np.linspace(0, arr.shape[0], workers + 1).astype(int)
-    with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(lambda i: arr[bounds[i] : bounds[i + 1]].sort(axis=1), range(workers)))
+    map_batches(lambda i: arr[bounds[i] : bounds[i + 1]].sort(axis=1), range(workers), torch.device("cpu"))
     return arr
 
 
