@@ -23,6 +23,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from progan.config_io import upgrade_config_dict
 from progan.errors import CheckpointError
 
 FORMAT = "progan-checkpoint"
@@ -145,7 +146,7 @@ def read_checkpoint(path: str | os.PathLike[str], *, prefixes: tuple[str, ...] |
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"{path} is truncated or not a checkpoint ({' '.join(str(e).split())[:120]})") from None
     try:
-        config = json.loads(meta["config"])
+        config = upgrade_config_dict(json.loads(meta["config"]))
         progress = json.loads(meta["progress"])
         extra = {"optimizers": json.loads(meta.get("optimizers", "{}")), **json.loads(meta.get("extra", "{}"))}
     except (KeyError, json.JSONDecodeError):
