@@ -150,6 +150,9 @@ def read_checkpoint(path: str | os.PathLike[str], *, prefixes: tuple[str, ...] |
         extra = {"optimizers": json.loads(meta.get("optimizers", "{}")), **json.loads(meta.get("extra", "{}"))}
     except (KeyError, json.JSONDecodeError):
         raise CheckpointError(f"{path} has damaged metadata") from None
+    net = config.get("network") if isinstance(config, dict) else None
+    if isinstance(net, dict) and "fused_scale" not in net:
+        net["fused_scale"] = False  # written before the option existed, when D pooled after its activation
     return Checkpoint(path=path, tensors=tensors, config=config, progress=progress, extra=extra)
 
 
