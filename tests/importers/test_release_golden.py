@@ -10,20 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from biggan_threads import one_thread  # noqa: F401  (autouse: one torch thread for these tiny networks)
 
 from progan.importers import read_pickle
 
 GOLDEN = Path(__file__).parent / "golden"
 NAMES = ["uncond32_fused", "cond32_nonfused", "cond64_fused", "uncond64_options", "theano16"]
 RTOL = 1e-4  # of the largest magnitude of the release's output
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def golden(name: str) -> tuple[dict[str, np.ndarray], torch.Tensor, torch.Tensor | None]:

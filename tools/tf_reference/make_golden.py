@@ -71,16 +71,16 @@ N = 4  # minibatch of the evaluations: the default minibatch-stddev group size
 # Only what a release config would pass; everything else takes G_paper / D_paper defaults
 # (fused_scale=True, mbstd_group_size=4, latent_size=nf(0), ...), as in the authors' pickles.
 CONFIGS: dict[str, tuple[dict[str, Any], dict[str, Any], dict[str, Any], list[float], float]] = {
-    "uncond32_fused": (dict(num_channels=3, resolution=32, label_size=0, fmap_base=32, fmap_max=16),
+    "uncond32_fused": ({"num_channels": 3, "resolution": 32, "label_size": 0, "fmap_base": 32, "fmap_max": 16},
                        {}, {}, [0.0, 0.5, 1.0, 1.7, 3.0], 0.0),
-    "cond32_nonfused": (dict(num_channels=3, resolution=32, label_size=5, fmap_base=32, fmap_max=16,
-                             fused_scale=False),
-                        dict(latent_size=12), {}, [0.0, 0.5, 1.0, 1.7, 2.25], 1.0),
-    "cond64_fused": (dict(num_channels=1, resolution=64, label_size=3, fmap_base=64, fmap_max=8),
-                     dict(latent_size=8), {}, [0.0, 0.5, 1.0, 1.7, 3.5], 0.0),
-    "uncond64_options": (dict(num_channels=1, resolution=64, label_size=0, fmap_base=48, fmap_max=8,
-                              fmap_decay=0.75, use_wscale=False, fused_scale=False),
-                         dict(normalize_latents=False, use_pixelnorm=False), dict(mbstd_group_size=2),
+    "cond32_nonfused": ({"num_channels": 3, "resolution": 32, "label_size": 5, "fmap_base": 32, "fmap_max": 16,
+                         "fused_scale": False},
+                        {"latent_size": 12}, {}, [0.0, 0.5, 1.0, 1.7, 2.25], 1.0),
+    "cond64_fused": ({"num_channels": 1, "resolution": 64, "label_size": 3, "fmap_base": 64, "fmap_max": 8},
+                     {"latent_size": 8}, {}, [0.0, 0.5, 1.0, 1.7, 3.5], 0.0),
+    "uncond64_options": ({"num_channels": 1, "resolution": 64, "label_size": 0, "fmap_base": 48, "fmap_max": 8,
+                          "fmap_decay": 0.75, "use_wscale": False, "fused_scale": False},
+                         {"normalize_latents": False, "use_pixelnorm": False}, {"mbstd_group_size": 2},
                          [0.0, 0.5, 1.0, 1.7], 0.0),
 }
 GP_NETWORK = "uncond32_fused"
@@ -151,7 +151,7 @@ class Runner:
     def __init__(self, release: Path) -> None:
         self.tf = install_tf_shim()
         sys.path.insert(0, str(release))
-        import legacy  # noqa: F401  (registers the Theano import handlers with tfutil)
+        import legacy  # also registers the Theano import handlers with tfutil
         import loss
         import tfutil
 
@@ -215,26 +215,17 @@ class Runner:
                 captured[name] = value
                 return value
 
-            class FixedG:  # the fakes, full size, as G_paper gives them
-                input_shapes = [[None, latents.shape[1]]]
-
-                @staticmethod
-                def get_output_for(*args: Any, **kwargs: Any) -> Any:
-                    return tf.constant(nearest_up(fakes, factor))
-
-            class NoScaling:
-                @staticmethod
-                def apply_loss_scaling(v: Any) -> Any:
-                    return v
-
-                undo_loss_scaling = apply_loss_scaling
+            full_fakes = tf.constant(nearest_up(fakes, factor))  # as G_paper gives them: full size
+            fixed_g = types.SimpleNamespace(input_shapes=[[None, latents.shape[1]]],
+                                            get_output_for=lambda *a, _out=full_fakes, **k: _out)
+            no_scaling = types.SimpleNamespace(apply_loss_scaling=lambda v: v, undo_loss_scaling=lambda v: v)
 
             saved = tfutil.autosummary
             tfutil.autosummary = autosummary
             tf.random_uniform = lambda *a, **k: tf.constant(mixing.reshape(N, 1, 1, 1))
             try:
                 reals_full = tf.constant(nearest_up(reals, factor))
-                self.loss.D_wgangp_acgan(FixedG, D, NoScaling, None, N, reals_full, tf.zeros([N, 0]))
+                self.loss.D_wgangp_acgan(fixed_g, D, no_scaling, None, N, reals_full, tf.zeros([N, 0]))
             finally:
                 tfutil.autosummary = saved
                 del tf.random_uniform
@@ -318,9 +309,11 @@ def theano_states(rng: np.random.RandomState) -> tuple[dict[str, Any], dict[str,
     Lasagne conv weights [out, in, kh, kw], NIN / dense weights [in, out], and per equalized layer
     [weight, scale, bias]."""
     C, R, latent, log2 = 1, 16, THEANO_LATENT, 4
-    nf = lambda s: min(int(32 / 2.0 ** s), 16)  # noqa: E731
-    common = dict(num_channels=C, resolution=R, label_size=0, fmap_base=32, fmap_decay=1.0, fmap_max=16,
-                  use_wscale=True)
+    def nf(stage: int) -> int:
+        return min(int(32 / 2.0 ** stage), 16)
+
+    common = {"num_channels": C, "resolution": R, "label_size": 0, "fmap_base": 32, "fmap_decay": 1.0,
+              "fmap_max": 16, "use_wscale": True}
 
     def layer(shape: tuple[int, ...]) -> list[np.ndarray]:
         w = rng.standard_normal(shape).astype(np.float32)
@@ -337,11 +330,13 @@ def theano_states(rng: np.random.RandomState) -> tuple[dict[str, Any], dict[str,
         d += layer((nf(res - 1), nf(res - 1), 3, 3)) + layer((nf(res - 2), nf(res - 1), 3, 3)) + layer((C, nf(res - 2)))
     d += layer((nf(1), nf(1) + 1, 3, 3)) + layer((nf(0), nf(1), 4, 4)) + layer((nf(0), 1))
     lod = np.array(0.0, np.float32)
-    g_state = {"build_func_spec": dict(func="G_paper", latent_size=latent, normalize_latents=True, use_pixelnorm=True,
-                                       use_leakyrelu=True, use_batchnorm=False, tanh_at_end=None, **common),
+    g_spec = {"func": "G_paper", "latent_size": latent, "normalize_latents": True, "use_pixelnorm": True,
+              "use_leakyrelu": True, "use_batchnorm": False, "tanh_at_end": None, **common}
+    d_spec = {"func": "D_paper", "mbstat_func": "Tstdeps", "mbstat_avg": "all", "mbdisc_kernels": None,
+              "use_gdrop": False, "use_layernorm": False, **common}
+    g_state = {"build_func_spec": g_spec,
                "build_module_src": PLACEHOLDER_SRC, "param_values": g, "toplevel_params": {"cur_lod": lod}}
-    d_state = {"build_func_spec": dict(func="D_paper", mbstat_func="Tstdeps", mbstat_avg="all", mbdisc_kernels=None,
-                                       use_gdrop=False, use_layernorm=False, **common),
+    d_state = {"build_func_spec": d_spec,
                "build_module_src": PLACEHOLDER_SRC, "param_values": d,
                "toplevel_params": {"cur_lod": lod, "gdrop_strength": np.array(0.0, np.float32)}}
     return g_state, d_state
@@ -350,8 +345,8 @@ def theano_states(rng: np.random.RandomState) -> tuple[dict[str, Any], dict[str,
 def make_theano_network(runner: Runner, out: Path) -> None:
     rng = np.random.RandomState(77)
     g_state, d_state = theano_states(rng)
-    gs_state = dict(g_state, param_values=[p + np.float32(0.02) * rng.standard_normal(p.shape).astype(np.float32)
-                                           if p.ndim else p for p in g_state["param_values"]])
+    gs_state = {**g_state, "param_values": [p + np.float32(0.02) * rng.standard_normal(p.shape).astype(np.float32)
+                                            if p.ndim else p for p in g_state["param_values"]]}
     module = types.ModuleType("network")
     module.Network = TheanoNetwork  # type: ignore[attr-defined]
     TheanoNetwork.__module__, TheanoNetwork.__qualname__ = "network", "Network"

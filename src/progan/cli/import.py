@@ -1,3 +1,4 @@
+# ruff: noqa: N999  (the module name is the command name: cli/<name>.py = `progan <name>`)
 """``progan import``: the authors' pre-trained network pickles as progan snapshots (see :mod:`progan.importers`)."""
 
 from __future__ import annotations

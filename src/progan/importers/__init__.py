@@ -26,7 +26,7 @@ from progan.importers import tf_release, theano_release
 from progan.importers._unpickle import NetworkState, PickleRefused, load_networks
 from progan.importers.tf_release import ImportRefused
 
-__all__ = ["Imported", "ImportRefused", "PickleRefused", "import_pickle", "is_pickle_path", "load_generator",
+__all__ = ["ImportRefused", "Imported", "PickleRefused", "import_pickle", "is_pickle_path", "load_generator",
            "read_pickle"]
 
 PICKLE_SUFFIXES = (".pkl", ".pickle")

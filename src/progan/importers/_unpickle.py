@@ -55,7 +55,7 @@ class NetworkState:
     """
 
     kind = ""
-    state: dict[str, Any] = {}  # replaced (never mutated) by __setstate__
+    state: dict[str, Any]  # set by __setstate__ only
 
     def __setstate__(self, state: Any) -> None:
         if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
@@ -195,6 +195,8 @@ def _resolve(obj: Any, depth: int = 0) -> Any:
             raise PickleRefused("an array without data")
         return obj.value
     if isinstance(obj, NetworkState):
+        if not hasattr(obj, "state"):
+            raise PickleRefused("a network without its pickled state")
         obj.state = {k: _resolve(v, depth + 1) for k, v in obj.state.items()}
         return obj
     if isinstance(obj, (list, tuple)):
@@ -208,6 +210,9 @@ def _resolve(obj: Any, depth: int = 0) -> Any:
 
 def load_networks(data: bytes) -> list[NetworkState]:
     """The ``(G, D, Gs)`` stand-ins of a network pickle's bytes; :class:`PickleRefused` otherwise."""
+    if len(data) < 2 or data[0] != pickle.PROTO[0] or not 2 <= data[1] <= 5:
+        # The releases wrote protocol 2 (Python 2's cPickle) and 4 (Python 3.6); anything else is foreign.
+        raise PickleRefused("it is not a pickle (protocol 2 to 5), or it is truncated")
     try:
         obj = _RestrictedUnpickler(io.BytesIO(data), encoding="latin1").load()
     except PickleRefused:
@@ -215,8 +220,8 @@ def load_networks(data: bytes) -> list[NetworkState]:
     except RecursionError:
         raise PickleRefused("nested too deeply for a network pickle") from None
     except (pickle.UnpicklingError, EOFError):
-        raise PickleRefused("it is not a pickle, or it is truncated") from None
-    except Exception as e:  # a malformed stream can fail anywhere in the unpickler; nothing ran
+        raise PickleRefused("it is truncated or damaged") from None
+    except Exception as e:  # noqa: BLE001  (a malformed stream fails anywhere in the unpickler; nothing ran)
         raise PickleRefused(f"it is not a readable pickle ({type(e).__name__}: {' '.join(str(e).split())[:80]})") from None
     obj = _resolve(obj)
     if not isinstance(obj, (tuple, list)) or len(obj) != 3 or not all(isinstance(n, NetworkState) for n in obj):

@@ -104,5 +104,6 @@ def convert_state(state: dict[str, Any]) -> dict[str, Any]:
         params.layer("4x4/Dense1", 1.0, params.take())
     params.check_done()
     top = state.get("toplevel_params")
-    lod = top.get("cur_lod", 0.0) if isinstance(top, dict) else 0.0
-    return {"build_func_name": _FUNCS[func], "static_kwargs": kwargs, "variables": [*params.variables, ("lod", lod)]}
+    cur_lod = top.get("cur_lod", 0.0) if isinstance(top, dict) else 0.0
+    return {"build_func_name": _FUNCS[func], "static_kwargs": kwargs,
+            "variables": [*params.variables, ("lod", cur_lod)]}
