@@ -191,6 +191,13 @@ def test_pickles_written_by_numpy_2_read_the_same(tmp_path: Path, protocol: int)
             assert torch.equal(again.states[net][key], value), key
 
 
+def test_keywords_the_release_ignores_in_real_pickles_are_accepted(tmp_path: Path) -> None:
+    # legacy.py writes mbstd_group_size=16 into G's keywords too (G_paper ignores it); D's value counts.
+    states = _set(release_states("cond32_nonfused"), (0, 2), mbstd_group_size=16)
+    imported = read_pickle(write_release_pickle(tmp_path / "legacy-style.pkl", states))
+    assert imported.config.mbstd_group_size == 4
+
+
 def _set(states: list[dict[str, Any]], which: tuple[int, ...], **kwargs: Any) -> list[dict[str, Any]]:
     for i in which:
         states[i]["static_kwargs"] = {**states[i]["static_kwargs"], **kwargs}

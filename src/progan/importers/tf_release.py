@@ -45,6 +45,9 @@ _SHARED = ("num_channels", "resolution", "label_size", "fmap_base", "fmap_decay"
 _BOOLS = {"normalize_latents", "use_wscale", "use_pixelnorm", "use_leakyrelu", "fused_scale"}
 _INTS = {"num_channels", "resolution", "label_size", "fmap_base", "fmap_max", "latent_size", "mbstd_group_size"}
 _FLOATS = {"fmap_decay", "pixelnorm_epsilon"}
+# Keywords a build function ignores (``**kwargs``) but real pickles hold: legacy.py gives every network it
+# converts from Theano ``mbstd_group_size=16``, G included.
+_IGNORED = {"G_paper": {"mbstd_group_size"}, "D_paper": set()}
 
 
 class ImportRefused(UserError):
@@ -56,6 +59,8 @@ def _settings(kwargs: Any, defaults: dict[str, Any], role: str, func: str) -> di
         raise ImportRefused(f"{role}'s static_kwargs is not a dict")
     out = dict(defaults)
     for key, value in kwargs.items():
+        if key in _IGNORED[func] and isinstance(value, (int, np.integer)):
+            continue
         if key not in defaults:
             raise ImportRefused(f"{role}'s static_kwargs sets {key}={value!r}, which the release's {func} does not take "
                                 "(a modified networks.py?); progan cannot tell what it means")
