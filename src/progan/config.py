@@ -38,14 +38,17 @@ class NetworkConfig:
     mbstd_group_size: int = 4       # minibatch stddev group (Sec. 3; TF release: 4); a group is
                                     # min(this, minibatch), so 16 spans the paper's whole minibatch; 0 disables
     mbstd_num_features: int = 1
-    # D block order of the TF release's D_paper (its default fused_scale=True): conv -> 2x2 average -> bias ->
-    # leaky ReLU in each block's second conv. False: conv -> bias -> lrelu -> average, the Theano release's and
-    # the paper's Table 2 order. Only D's math differs: G's fused transposed conv equals nearest-up + conv.
+    # D's downsampling conv, named after the TF release's ``fused_scale`` (``D_paper``); only D's math
+    # changes: in G the release's fused transposed conv equals nearest-up + 3x3 conv, which progan runs
+    # for both values. True: the TF release's default (master ``networks.py``, ``Conv1_down``): conv ->
+    # 2x2 average -> bias -> leaky ReLU. False: the Theano release's (branch ``original-theano-version``,
+    # which made the paper's tables), the paper's Table 2 and the TF release's non-fused path
+    # (``Conv1``; its ``legacy.py`` imports Theano networks this way): conv -> bias -> leaky ReLU -> average.
     fused_scale: bool = True
     conditioning: str = "none"      # "none" | "acgan" (D predicts labels) | "projection" (Miyato & Koyama D)
     # BigGAN options (Brock et al. 2019). Spectral norm and equalized lr are alternatives: the progan
     # architecture rejects both at once; the biggan architecture ignores equalized_lr, pixelnorm,
-    # mbstd_* and fmap_* (its widths come from biggan_ch) but honours normalize_latents (false in its presets).
+    # mbstd_*, fmap_* and fused_scale (its widths come from biggan_ch) but honours normalize_latents (false in its presets).
     architecture: str = "progan"    # "progan" (progressive growing) | "biggan" (residual blocks, no growing)
     g_norm: str = "auto"            # G's normalisation: "pixel" | "cbn" (conditional BN); auto: pixel for
                                     # progan, cbn for biggan. Labels reach a pixel-norm G as a one-hot, a
@@ -67,6 +70,7 @@ class NetworkConfig:
         _check(self.fmap_decay >= 0, f"fmap_decay must be >= 0, got {self.fmap_decay}")
         _check(self.mbstd_group_size >= 0, f"mbstd_group_size must be >= 0 (0 disables), got {self.mbstd_group_size}")
         _check(self.mbstd_num_features >= 1, "mbstd_num_features must be >= 1")
+        _check(isinstance(self.fused_scale, bool), f"fused_scale must be true or false, got {self.fused_scale!r}")
         _check(self.conditioning in ("none", "acgan", "projection"),
                f"conditioning must be 'none', 'acgan' or 'projection', got {self.conditioning!r}")
         _check(self.conditioning == "none" or self.num_classes > 0,

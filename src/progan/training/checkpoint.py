@@ -186,12 +186,16 @@ def latest_checkpoint(outdir: str | os.PathLike[str]) -> Path | None:
 def load_generator(path: str | os.PathLike[str], *, device: str | torch.device = "cpu", ema: bool = True) -> torch.nn.Module:
     """The generator of a checkpoint (the averaged ``G_ema`` by default), in eval mode, at the checkpoint's lod.
 
-    ``G(z, labels=None)`` returns images in [-1, 1] at ``G.output_resolution``.
+    ``G(z, labels=None)`` returns images in [-1, 1] at ``G.output_resolution``. A ``.pkl`` of the
+    authors' releases is converted in memory (:func:`progan.importers.load_generator`).
     """
     from progan.config_io import from_dict
     from progan.config import NetworkConfig
+    from progan import importers
     from progan.networks import build_generator
 
+    if importers.is_pickle_path(path) and Path(path).is_file():
+        return importers.load_generator(path, device=device, ema=ema)
     name = "G_ema" if ema else "G"
     ckpt = read_checkpoint(path, prefixes=(name,))
     net_cfg = from_dict(NetworkConfig, ckpt.config["network"], "network")
