@@ -107,3 +107,32 @@ def test_the_penalty_gradient_reaches_d_as_the_full_resolution_one_does() -> Non
             assert a is None and b is None
         else:
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.parametrize("lod", [0.0, 1.0, 1.5])
+def test_penalties_equal_the_tf_release_loss_on_its_own_network(lod: float) -> None:
+    """The authors' loss.py (D_wgangp_acgan), run by tools/tf_reference/make_golden.py on their networks.py:
+    its per-sample gradient norms at lod 0, 1 and 1.5, against progan's d_loss on the imported D."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from progan.importers import read_pickle
+
+    golden = Path(__file__).parent / "importers" / "golden"
+    z = np.load(golden / "uncond32_fused.npz")
+    D = read_pickle(golden / "uncond32_fused.pkl").build("D")
+    D.lod = lod
+    key = f"{lod:g}"
+    reals, fakes = torch.from_numpy(z[f"gp_reals_lod{key}"]), torch.from_numpy(z[f"gp_fakes_lod{key}"])
+    mix = torch.from_numpy(z["gp_mixing"]).reshape(-1)
+    upscale = gradient_upscale(32, reals.shape[-1], "full")
+    cfg = LossConfig(kind="wgan-gp", gp_lambda=10.0, drift=0.0, gp_scale="full")
+    _, terms = d_loss(cfg, D, reals, fakes, None, mix=mix, upscale=upscale)
+    tf_norms = torch.from_numpy(z[f"gp_mixed_norms_lod{key}"]).double()
+    torch.testing.assert_close(terms["gp/grad_norm"].double(), tf_norms.mean(), rtol=1e-4, atol=0)
+    torch.testing.assert_close(terms["loss/gp"].double(), (tf_norms - 1.0).square().mean(), rtol=2e-4, atol=1e-9)
+    _, r1_terms = d_loss(LossConfig(kind="hinge", r1_gamma=1.0, gp_scale="full"), D, reals, fakes, None,
+                         upscale=upscale)
+    tf_r1 = torch.from_numpy(z[f"gp_r1_norms_lod{key}"]).double()
+    torch.testing.assert_close(r1_terms["loss/r1"].double(), tf_r1.square().mean(), rtol=2e-4, atol=0)

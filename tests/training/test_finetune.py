@@ -35,20 +35,36 @@ def _train(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
     return _progan(capsys, "train", "--preset", "tiny", "--quiet", "--device", "cpu", *args)
 
 
-def test_init_from_starts_a_full_resolution_run_at_kimg_0_from_the_source_weights(
-        source_run: Path, tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def _first_grid(monkeypatch: pytest.MonkeyPatch) -> list[np.ndarray]:
+    """Records the first fakes grid a run saves (a short run's later grid reuses the name fakes000000.png)."""
     import progan.training.loop as loop
 
-    first_grid: list[np.ndarray] = []  # this short run's later grid reuses the name fakes000000.png
+    first_grid: list[np.ndarray] = []
+    real_save_image = loop.save_image
 
     def save_image(array: np.ndarray, path: Path) -> Path:
         if Path(path).name.startswith("fakes") and not first_grid:
             first_grid.append(array.copy())
         return real_save_image(array, path)
 
-    real_save_image = loop.save_image
     monkeypatch.setattr(loop, "save_image", save_image)
+    return first_grid
+
+
+def _grid_of(G: torch.nn.Module, channels: int, res: int) -> np.ndarray:
+    """What the run's first grid must hold: G at lod 0 on the grid latents (seed 0), 8 x 8 tiles."""
+    G.lod = 0.0
+    z = torch.randn(64, G.z_dim, generator=torch.Generator().manual_seed(0 + 123456789))
+    with torch.no_grad():
+        imgs = (G(z) * 127.5 + 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    grid = imgs.reshape(8, 8, res, res, channels).transpose(0, 2, 1, 3, 4).reshape(8 * res, 8 * res, channels)
+    return grid[..., 0] if channels == 1 else grid
+
+
+def test_init_from_starts_a_full_resolution_run_at_kimg_0_from_the_source_weights(
+        source_run: Path, tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    first_grid = _first_grid(monkeypatch)
     snap = list_snapshots(source_run)[-1]
     assert read_checkpoint(snap, prefixes=()).progress["lod"] > 0  # the source had not finished growing
     code, out = _train(capsys, "--data", str(tiny_data), "--outdir", str(tmp_path), "--init-from", str(snap),
@@ -61,14 +77,7 @@ def test_init_from_starts_a_full_resolution_run_at_kimg_0_from_the_source_weight
     assert options["run"]["init_from"] == str(snap) and options["schedule"]["initial_resolution"] == 32
 
     # The grid before the first step is the source's averaged G at full resolution, for the run's grid latents.
-    G = load_generator(snap)
-    G.lod = 0.0
-    z = torch.randn(64, G.z_dim, generator=torch.Generator().manual_seed(0 + 123456789))
-    with torch.no_grad():
-        expected = (G(z) * 127.5 + 127.5).round().clamp(0, 255).to(torch.uint8)[:, 0].numpy()  # [64, 32, 32]
-    grid = first_grid[0]
-    tiles = grid.reshape(8, 32, 8, 32).transpose(0, 2, 1, 3).reshape(64, 32, 32)
-    np.testing.assert_array_equal(tiles, expected)
+    np.testing.assert_array_equal(first_grid[0], _grid_of(load_generator(snap), 1, 32))
 
     # Fresh optimizers: the new run's first snapshot has Adam step counts of its own steps only.
     last = read_checkpoint(list_snapshots(run)[-1])
@@ -92,3 +101,25 @@ def test_resume_and_init_from_are_exclusive(source_run: Path, tmp_path: Path,
     code, out = _progan(capsys, "train", "--resume", str(source_run), "--init-from", str(source_run),
                         "--outdir", str(tmp_path))
     assert code == 2 and "pick one" in out
+
+
+def test_init_from_an_authors_pickle_fine_tunes_their_network(tmp_path: Path, fashion_mnist_dir: Path,
+                                                               capsys: pytest.CaptureFixture[str],
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A network of the authors' TF release (golden test file: 32x32 RGB, unconditional) fine-tuned directly."""
+    from progan.data import prepare
+    from progan.importers import read_pickle
+
+    pkl = Path(__file__).parents[1] / "importers" / "golden" / "uncond32_fused.pkl"
+    data = tmp_path / "fm-rgb"
+    prepare(fashion_mnist_dir, data, max_images=64, channels=3, labels=False, progress=False)
+    first_grid = _first_grid(monkeypatch)
+    code, out = _train(capsys, "--data", str(data), "--outdir", str(tmp_path / "runs"), "--init-from", str(pkl),
+                       "--kimg", "0.02")
+    assert code == 0, out
+    run = next(p for p in (tmp_path / "runs").iterdir() if p.is_dir())
+    options = json.loads((run / "training_options.json").read_text())
+    imported = read_pickle(pkl).config
+    assert options["network"]["fmap_base"] == imported.fmap_base and options["network"]["fused_scale"] is True
+    # Before the first step G_ema is the pickle's Gs.
+    np.testing.assert_array_equal(first_grid[0], _grid_of(read_pickle(pkl).build("G_ema"), 3, 32))

@@ -29,13 +29,18 @@ def _resolve_config(preset: str, resume: str | None, outdir: str, overrides: lis
     if init_from:
         # Fine-tuning keeps the source's architecture and, unless --set says otherwise, trains at its full
         # resolution from the first step (no growing).
+        from progan import importers
         from progan.config import NetworkConfig
         from progan.training.checkpoint import read_checkpoint
 
-        source = read_checkpoint(init_from, prefixes=())
-        cfg.network = from_dict(NetworkConfig, source.config["network"], "network")
+        if importers.is_pickle_path(init_from):
+            cfg.network = importers.read_pickle(init_from).config
+            cfg.run.init_from = init_from
+        else:
+            source = read_checkpoint(init_from, prefixes=())
+            cfg.network = from_dict(NetworkConfig, source.config["network"], "network")
+            cfg.run.init_from = str(source.path)
         cfg.schedule.initial_resolution = cfg.network.resolution
-        cfg.run.init_from = str(source.path)
     for assignment in overrides:
         apply_override(cfg, assignment)
     return cfg

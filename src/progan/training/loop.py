@@ -233,16 +233,21 @@ class _Trainer:
 
     def _init_weights(self, source: str) -> None:
         """Fine-tuning: G, D and G_ema from a snapshot (or an imported network); everything else starts fresh."""
+        from progan import importers
         from progan.errors import CheckpointError
 
-        ckpt = ckpt_io.read_checkpoint(source, prefixes=("G", "D", "G_ema"))
+        if importers.is_pickle_path(source):
+            states = importers.read_pickle(source).states
+        else:
+            ckpt = ckpt_io.read_checkpoint(source, prefixes=("G", "D", "G_ema"))
+            states = {name: ckpt.module_state(name) for name in ("G", "D", "G_ema")}
         try:
             for name, module in (("G", self.G), ("D", self.D), ("G_ema", self.G_ema)):
-                module.load_state_dict(ckpt.module_state(name))
+                module.load_state_dict(states[name])
         except (RuntimeError, KeyError) as e:
             raise CheckpointError(
-                f"--init-from {ckpt.path} does not fit this network ({str(e).splitlines()[0][:150]})") from None
-        log.info("weights from %s (kimg %.1f); a new run starts at kimg 0", ckpt.path, ckpt.progress.get("kimg", 0))
+                f"--init-from {source} does not fit this network ({str(e).splitlines()[0][:150]})") from None
+        log.info("weights from %s; a new run starts at kimg 0", source)
 
     def save_snapshot(self) -> Path:
         st = self.state
