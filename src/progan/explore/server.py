@@ -1,0 +1,107 @@
+"""Starting and stopping the explorer's web server (Gradio's, on uvicorn).
+
+Safety choices: it listens on the loopback interface unless told otherwise (then says so once); Gradio's
+upload and cache folders are private to this server, so the only files it hands out are the ones it wrote
+(run files are copied there first) and the user's own uploads; uploads are capped in size while they are
+received; Gradio's telemetry, server-side rendering and MCP endpoint are off.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from progan.errors import UserError
+from progan.explore.uploads import DEFAULT_MAX_BYTES
+
+__all__ = ["Server", "is_loopback", "serve", "start"]
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1); a host name is not assumed to be."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass
+class Server:
+    """A running explorer: its address and what :meth:`close` must stop and remove."""
+
+    url: str
+    demo: Any
+    workdir: Any
+
+    def close(self) -> None:
+        try:
+            self.demo.close()
+        finally:
+            self.workdir.cleanup()
+
+
+def _private_gradio_dirs(root: Path) -> None:
+    # Gradio serves every file under its upload folder and examples cache: both go into this server's own
+    # folder. Read when the components are built, so this happens before that.
+    os.environ["GRADIO_TEMP_DIR"] = str(root / "gradio")
+    os.environ["GRADIO_EXAMPLES_CACHE"] = str(root / "examples")
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+
+
+def start(path: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 7860, device: str = "auto",
+          max_upload_bytes: int = DEFAULT_MAX_BYTES, echo: Callable[[str], None] = print) -> Server:
+    """Start the explorer on ``path`` in background threads and return once it answers."""
+    from progan.explore.actions import Workdir
+    from progan.explore.networks import NetworkCache
+    from progan.explore.source import RunSource
+    from progan.sampling._io import resolve_device
+
+    if not 1 <= port <= 65535:
+        raise UserError(f"--port must be in 1..65535, got {port}")
+    source = RunSource.open(path)
+    dev = resolve_device(device)
+    if not is_loopback(host):
+        echo(f"progan explore: warning: listening on {host}, not loopback: anyone who can reach it can use "
+             "the page and run the generator (there is no login)")
+    workdir = Workdir()
+    _private_gradio_dirs(workdir.path)
+    try:
+        try:
+            import gradio  # noqa: F401
+        except ImportError:
+            raise UserError("progan explore needs Gradio: pip install 'progan[explore]'") from None
+        from progan.explore.app import CSS, build_app, theme
+
+        demo = build_app(source, NetworkCache(source, dev), workdir, max_upload_bytes=max_upload_bytes)
+        demo.queue(default_concurrency_limit=2)
+        try:
+            demo.launch(server_name=host, server_port=port, prevent_thread_lock=True, quiet=True,
+                        max_file_size=max_upload_bytes, ssr_mode=False, mcp_server=False, pwa=False,
+                        enable_monitoring=False, footer_links=[], theme=theme(), css=CSS, show_error=True)
+        except OSError as e:
+            raise UserError(f"cannot listen on {host}:{port} ({' '.join(str(e).split())[:160]}); "
+                            "pick another --port") from None
+    except BaseException:
+        workdir.cleanup()
+        raise
+    shown = f"[{host}]" if ":" in host else host
+    return Server(url=f"http://{shown}:{port}/", demo=demo, workdir=workdir)
+
+
+def serve(path: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 7860, device: str = "auto",
+          max_upload_bytes: int = DEFAULT_MAX_BYTES, echo: Callable[[str], None] = print) -> None:
+    """Run the explorer until Ctrl-C (``progan explore``)."""
+    server = start(path, host=host, port=port, device=device, max_upload_bytes=max_upload_bytes, echo=echo)
+    echo(f"progan explore: {server.url} (Ctrl-C stops)")
+    try:
+        while True:
+            time.sleep(3600)
+    finally:
+        server.close()
