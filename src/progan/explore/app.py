@@ -92,7 +92,7 @@ def _seed_list(text: str, what: str) -> list[int]:
     try:
         return parse_seeds(str(text).strip())
     except UserError as e:
-        raise UserError(f"{what}: {e}") from None
+        raise UserError(f"{what}: {e}" if what else str(e)) from None
 
 
 def _class_choices(info: NetworkInfo | None) -> list[tuple[str, int]]:
@@ -143,7 +143,7 @@ def build_app(source: RunSource, cache: NetworkCache, workdir: actions.Workdir, 
     @_on_page
     def generate(seeds_text: str, class_: Any, truncation: float, snapshot: str, variant: str,
                  standing: float) -> tuple[str, str]:
-        seeds = _seed_list(seeds_text, "seeds")
+        seeds = _seed_list(seeds_text, "")
         if not seeds:
             raise UserError("give a seed, or seeds such as 0-15 for a grid")
         t = _truncation(truncation)

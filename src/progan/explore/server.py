@@ -19,7 +19,7 @@ from typing import Any
 from progan.errors import UserError
 from progan.explore.uploads import DEFAULT_MAX_BYTES
 
-__all__ = ["Server", "is_loopback", "serve", "start"]
+__all__ = ["Server", "host_warning", "is_loopback", "serve", "start"]
 
 
 def is_loopback(host: str) -> bool:
@@ -30,6 +30,14 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def host_warning(host: str) -> str | None:
+    """The one line printed when the page is reachable from other machines (None on loopback)."""
+    if is_loopback(host):
+        return None
+    return (f"progan explore: warning: listening on {host}, not loopback: anyone who can reach it can use the "
+            "page and run the generator (there is no login)")
 
 
 @dataclass
@@ -67,9 +75,9 @@ def start(path: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 
         raise UserError(f"--port must be in 1..65535, got {port}")
     source = RunSource.open(path)
     dev = resolve_device(device)
-    if not is_loopback(host):
-        echo(f"progan explore: warning: listening on {host}, not loopback: anyone who can reach it can use "
-             "the page and run the generator (there is no login)")
+    warning = host_warning(host)
+    if warning is not None:
+        echo(warning)
     workdir = Workdir()
     _private_gradio_dirs(workdir.path)
     try:
