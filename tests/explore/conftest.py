@@ -24,7 +24,7 @@ MAX_UPLOAD_MB = 0.25
 
 @pytest.fixture(scope="session")
 def explore_run(tiny_data: Path, tiny_config, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A run folder of the ``tiny`` preset, grown to its full 16x16 (grey): snapshots, fakes grids, stats.jsonl."""
+    """A run of the ``tiny`` preset, grown to its full 16x16 (grey): snapshots, fakes grids, stats.jsonl."""
     from progan.training.loop import train
 
     return train(tiny_config(tiny_data, tmp_path_factory.mktemp("explore-runs"), 0.5), progress=False)
@@ -68,8 +68,8 @@ def explore_server(explore_run: Path, tmp_path_factory: pytest.TempPathFactory) 
     env = {**os.environ, "OMP_NUM_THREADS": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "progan", "explore", str(explore_run), "--port", str(port), "--device", "cpu",
-             "--max-upload-mb", str(MAX_UPLOAD_MB)],
+            [sys.executable, "-m", "progan", "explore", str(explore_run), "--port", str(port),
+             "--device", "cpu", "--max-upload-mb", str(MAX_UPLOAD_MB)],
             stdout=out, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}/"
     try:

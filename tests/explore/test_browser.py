@@ -67,9 +67,12 @@ def test_an_error_is_shown_on_the_page_and_the_page_goes_on(browser, explore_ser
     from selenium.webdriver.support.ui import WebDriverWait
 
     _generate_on_page(browser, explore_server.url, "x-1")
-    toast = WebDriverWait(browser, 60).until(
-        lambda d: d.find_elements(By.CSS_SELECTOR, "[data-testid='toast-text']"))
-    assert "bad seeds 'x-1'" in toast[0].text
+    def toast_text(driver) -> str:  # textContent: the toast is found while it still fades in
+        return " ".join(e.get_attribute("textContent") or "" for e in
+                        driver.find_elements(By.CSS_SELECTOR, "[data-testid='toast-text']")).strip()
+
+    text = WebDriverWait(browser, 60).until(toast_text)
+    assert "bad seeds 'x-1'" in text
     _generate_on_page(browser, None, "12")
     (reference,) = progan_generate("--seeds", "12")
     assert _shown_image(browser, "seed0012.png") == reference.read_bytes()

@@ -31,13 +31,16 @@ def test_snapshots_are_listed_newest_first_and_only_listed_names_resolve(tmp_pat
     _touch(run, "network-snapshot-000100.safetensors", "network-snapshot-000020.safetensors",
            "network-snapshot-000003.safetensors", "notes.safetensors")
     source = RunSource.open(run)
-    assert source.snapshot_names() == ["network-snapshot-000100.safetensors", "network-snapshot-000020.safetensors",
+    assert source.snapshot_names() == ["network-snapshot-000100.safetensors",
+                                       "network-snapshot-000020.safetensors",
                                        "network-snapshot-000003.safetensors"]
-    assert source.resolve(NEWEST) == source.resolve("") == run.resolve() / "network-snapshot-000100.safetensors"
+    newest = run.resolve() / "network-snapshot-000100.safetensors"
+    assert source.resolve(NEWEST) == source.resolve("") == newest
     assert source.resolve("network-snapshot-000020.safetensors").name == "network-snapshot-000020.safetensors"
     _touch(tmp_path, "network-snapshot-000999.safetensors")
-    for bad in ("../network-snapshot-000999.safetensors", str(tmp_path / "network-snapshot-000999.safetensors"),
-                "notes.safetensors", "/etc/passwd", "network-snapshot-000100.safetensors/.."):
+    outside = tmp_path / "network-snapshot-000999.safetensors"
+    for bad in ("../network-snapshot-000999.safetensors", str(outside), "notes.safetensors", "/etc/passwd",
+                "network-snapshot-000100.safetensors/.."):
         with pytest.raises(UserError, match="not one of the snapshots"):
             source.resolve(bad)
 

@@ -87,8 +87,8 @@ def test_arithmetic_sheet_is_progan_arithmetic_bit_for_bit(client, explore_serve
 
     sheet, result = client.predict("1-3", "4,5", "6", None, 0, *NET, api_name="/arithmetic")
     out = tmp_path / "sheet.png"
-    main(["arithmetic", "--network", str(explore_server.run), "--base", "1-3", "--plus", "4,5", "--minus", "6",
-          "--out", str(out)])
+    main(["arithmetic", "--network", str(explore_server.run), "--base", "1-3", "--plus", "4,5",
+          "--minus", "6", "--out", str(out)])
     assert Path(sheet).read_bytes() == out.read_bytes()
     assert _pixels(result).shape == _pixels(_generate(client, "1")).shape
 
@@ -107,7 +107,7 @@ def _project(client, target: Path, mask: Path | None = None, steps: int = 30) ->
 
 
 def test_projection_reports_psnr_and_gives_the_latent_of_the_projection(client, explore_server,
-                                                                        progan_generate, tmp_path: Path) -> None:
+                                                                        progan_generate) -> None:
     (seed7,) = progan_generate("--seeds", "7")
     target, projected, _, text, latent, video = _project(client, seed7)
     np.testing.assert_array_equal(_pixels(target), _pixels(seed7))  # same size: decoded unchanged
@@ -129,14 +129,16 @@ def test_projection_with_a_mask_keeps_the_known_pixels(client, progan_generate, 
     mask = np.zeros(photo.shape, np.uint8)
     mask[:, :half] = 255
     (tmp_path / "m.png").write_bytes(_png(mask))
-    target, projected, blended, text, _, _ = _project(client, tmp_path / "t.png", tmp_path / "m.png", steps=10)
+    target, projected, blended, text, _, _ = _project(client, tmp_path / "t.png", tmp_path / "m.png",
+                                                      steps=10)
     b, t, p = _pixels(blended["value"]), _pixels(target), _pixels(projected)
     np.testing.assert_array_equal(b[:, :half], t[:, :half])
     np.testing.assert_array_equal(b[:, half:], p[:, half:])
     assert "on the known pixels" in text
 
 
-def test_a_corrupt_upload_is_an_error_and_the_next_request_works(client, progan_generate, tmp_path: Path) -> None:
+def test_a_corrupt_upload_is_an_error_and_the_next_request_works(client, progan_generate,
+                                                                  tmp_path: Path) -> None:
     from gradio_client.exceptions import AppError
 
     (seed7,) = progan_generate("--seeds", "7")
@@ -153,7 +155,8 @@ def test_uploads_above_the_limit_are_refused_by_the_server(explore_server) -> No
     big = b"\x89PNG\r\n\x1a\n" + bytes(explore_server.max_upload_bytes)
     r = httpx.post(explore_server.url + "gradio_api/upload", files={"files": ("big.png", big, "image/png")})
     assert r.status_code == 413
-    small = httpx.post(explore_server.url + "gradio_api/upload", files={"files": ("s.png", big[:1000], "image/png")})
+    small = httpx.post(explore_server.url + "gradio_api/upload",
+                       files={"files": ("s.png", big[:1000], "image/png")})
     assert small.status_code == 200
 
 
@@ -219,4 +222,10 @@ def test_long_work_in_one_tab_does_not_block_another(explore_server, progan_gene
     path, _ = tab2.predict("7", None, 0, *NET, api_name="/generate")
     assert not job.done(), "the projection finished before the other tab's image came back"
     assert Path(path).read_bytes() == seed7.read_bytes()
+    progress = None
+    while progress is None and not job.done():  # the page's live progress bar: the projector's steps
+        progress = job.status().progress_data
+        threading.Event().wait(0.05)
+    assert progress is not None
+    assert (progress[0].desc, progress[0].unit, progress[0].length) == ("project", "step", 1000)
     assert "1000 steps x 4 restarts" in job.result(timeout=600)[3]

@@ -2,9 +2,9 @@
 
 Each one calls the library function of the matching command and writes its files into a fresh folder, so a
 page shows exactly what the command writes: :func:`progan.sampling.generate.generate` (``progan generate``),
-:func:`~progan.sampling.interpolate.interpolation_latents` + :func:`~progan.sampling.interpolate.render_frames`
-and :func:`~progan.sampling.interpolate.interpolate` (``progan interpolate``),
-:func:`~progan.sampling.arithmetic.arithmetic` (``progan arithmetic``) and
+:func:`~progan.sampling.interpolate.interpolation_latents` +
+:func:`~progan.sampling.interpolate.render_frames` and :func:`~progan.sampling.interpolate.interpolate`
+(``progan interpolate``), :func:`~progan.sampling.arithmetic.arithmetic` (``progan arithmetic``) and
 :func:`~progan.sampling.project.project_image` (``progan project``). Nothing here draws an image itself.
 """
 
@@ -104,7 +104,8 @@ def interpolation_frames(G: torch.nn.Module, seeds: tuple[int, int], frames: int
         raise UserError(f"{frames} frames: the page renders at most {MAX_FRAMES}")
     z = interpolation_latents(list(seeds), frames, cast(int, G.z_dim), mode=mode, truncation=truncation)
     labels = label_tensor(G, _classes(class_), 1)
-    return [save_image(frame, outdir / f"frame{i:04d}.png") for i, frame in enumerate(render_frames(G, z, labels))]
+    frames_u8 = render_frames(G, z, labels)
+    return [save_image(frame, outdir / f"frame{i:04d}.png") for i, frame in enumerate(frames_u8)]
 
 
 def export_video(G: torch.nn.Module, seeds: tuple[int, int], frames: int, out: Path, *, fps: float = 30.0,
@@ -158,8 +159,10 @@ def project_upload(G: torch.nn.Module, target: np.ndarray, outdir: Path, *, mask
     inputs = outdir / "inputs"
     inputs.mkdir()
     target_png = save_image(make_grid(target[None]), inputs / "target.png")
-    mask_png = None if mask is None else save_image(np.where(mask, 255, 0).astype(np.uint8), inputs / "mask.png")
-    result = project_image(G, target_png, outdir, mask_path=mask_png, class_=class_, config=cfg, progress=True)
+    mask_png = None if mask is None else save_image(np.where(mask, 255, 0).astype(np.uint8),
+                                                    inputs / "mask.png")
+    result = project_image(G, target_png, outdir, mask_path=mask_png, class_=class_, config=cfg,
+                           progress=True)
     return ProjectionFiles(
         outdir=outdir, target=outdir / "target.png", projected=outdir / "projected.png",
         blended=outdir / "blended.png" if mask is not None else None, latent=outdir / "latent.npy",

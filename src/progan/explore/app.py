@@ -8,6 +8,7 @@ each browser tab (``gr.State``); every request names its snapshot, so two tabs c
 from __future__ import annotations
 
 import functools
+import html
 import logging
 import shutil
 from collections.abc import Callable
@@ -27,8 +28,10 @@ log = logging.getLogger("progan.explore")
 F = TypeVar("F", bound=Callable[..., Any])
 
 CSS = """
-.pixels img { image-rendering: pixelated; width: 100% !important; height: 100% !important; object-fit: contain; }
-#header h1 { margin-bottom: 0; }
+.pixels img {
+  image-rendering: pixelated; width: 100% !important; height: 100% !important; object-fit: contain;
+}
+#header h2 { margin: 0.2em 0; }
 footer { display: none !important; }
 """
 REFRESH_S = 5.0
@@ -55,7 +58,8 @@ def _on_page(fn: F) -> F:
             raise gr.Error(" ".join(str(e).split()), print_exception=False) from None
         except Exception as e:  # a broken snapshot or a bug: say so, keep serving
             log.exception("explore: %s failed", fn.__name__)
-            raise gr.Error(f"{type(e).__name__}: {' '.join(str(e).split())[:300]}", print_exception=False) from None
+            message = f"{type(e).__name__}: {' '.join(str(e).split())[:300]}"
+            raise gr.Error(message, print_exception=False) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -78,7 +82,8 @@ def _class(value: Any, info: NetworkInfo) -> int | None:
 def _seed(value: Any, what: str) -> int:
     from progan.sampling.latents import parse_seeds
 
-    seeds = parse_seeds(str(int(value)) if isinstance(value, float) and value.is_integer() else str(value).strip())
+    text = str(int(value)) if isinstance(value, float) and value.is_integer() else str(value).strip()
+    seeds = parse_seeds(text)
     if len(seeds) != 1:
         raise UserError(f"{what}: give one seed")
     return seeds[0]
@@ -117,6 +122,11 @@ def _image(label: str, elem_id: str | None = None, height: int = 384) -> gr.Imag
                     elem_id=elem_id, elem_classes="pixels", buttons=["download", "fullscreen"])
 
 
+def _plot(title: str) -> gr.LinePlot:
+    return gr.LinePlot(x="kimg", y="value", color="series", title=title, height=230, x_title="kimg",
+                       y_title=" ", color_title=" ", label=title, show_label=False)
+
+
 def _snapshot_choices(source: RunSource) -> list[tuple[str, str]]:
     names = source.snapshot_names()
     if not names:
@@ -134,7 +144,8 @@ def build_app(source: RunSource, cache: NetworkCache, workdir: actions.Workdir, 
 
     def network(snapshot: str, variant: str, standing: float,
                 truncation: float | None = None) -> tuple[Any, NetworkInfo]:
-        return cache.get(snapshot, ema=variant != "G", standing_batches=int(standing or 0), truncation=truncation)
+        return cache.get(snapshot, ema=variant != "G", standing_batches=int(standing or 0),
+                         truncation=truncation)
 
     @_on_page
     def describe(snapshot: str, variant: str) -> str:
@@ -148,7 +159,8 @@ def build_app(source: RunSource, cache: NetworkCache, workdir: actions.Workdir, 
             raise UserError("give a seed, or seeds such as 0-15 for a grid")
         t = _truncation(truncation)
         G, info = network(snapshot, variant, standing, t)
-        path = actions.generate_image(G, seeds, workdir.new("generate"), class_=_class(class_, info), truncation=t)
+        path = actions.generate_image(G, seeds, workdir.new("generate"), class_=_class(class_, info),
+                                      truncation=t)
         what = f"seed {seeds[0]}" if len(seeds) == 1 else f"{len(seeds)} seeds"
         return str(path), f"{what}, {info.resolution}x{info.resolution}, {variant} of `{info.path.name}`"
 
@@ -177,9 +189,10 @@ def build_app(source: RunSource, cache: NetworkCache, workdir: actions.Workdir, 
         G, info = network(snapshot, variant, standing, t)
         if fmt not in ("mp4", "gif"):
             raise UserError(f"export format must be mp4 or gif, got {fmt!r}")
-        out = workdir.new("export") / f"interpolation-{_seed(seed_a, 'seed A')}-{_seed(seed_b, 'seed B')}.{fmt}"
-        return str(actions.export_video(G, (_seed(seed_a, "seed A"), _seed(seed_b, "seed B")), int(frames), out,
-                                        fps=float(fps), mode=mode, class_=_class(class_, info), truncation=t))
+        pair = (_seed(seed_a, "seed A"), _seed(seed_b, "seed B"))
+        out = workdir.new("export") / f"interpolation-{pair[0]}-{pair[1]}.{fmt}"
+        return str(actions.export_video(G, pair, int(frames), out, fps=float(fps), mode=mode,
+                                        class_=_class(class_, info), truncation=t))
 
     @_on_page
     def arithmetic(base: str, plus: str, minus: str, class_: Any, truncation: float, snapshot: str,
@@ -204,12 +217,13 @@ def build_app(source: RunSource, cache: NetworkCache, workdir: actions.Workdir, 
         mask = read_mask(mask_file, info.resolution, max_bytes=max_upload_bytes) if mask_file else None
         cfg = ProjectConfig(steps=int(steps), restarts=int(restarts), seed=_seed(seed, "seed"))
         cfg.validate()
-        files = actions.project_upload(G, target, workdir.new("project"), mask=mask, class_=_class(class_, info),
-                                       config=cfg)
+        files = actions.project_upload(G, target, workdir.new("project"), mask=mask,
+                                       class_=_class(class_, info), config=cfg)
         where = " on the known pixels" if mask is not None else ""
         text = (f"PSNR **{files.psnr:.2f} dB**{where}, loss {files.loss:.5f}, {cfg.steps} steps x "
                 f"{cfg.restarts} restarts in {files.seconds:.1f} s")
-        blended = gr.update(value=str(files.blended), visible=True) if files.blended else gr.update(visible=False)
+        blended = (gr.update(value=str(files.blended), visible=True) if files.blended
+                   else gr.update(visible=False))
         return str(files.target), str(files.projected), blended, text, str(files.latent), str(files.video)
 
     def training(seen: Any) -> tuple[Any, ...]:
@@ -230,8 +244,8 @@ def build_app(source: RunSource, cache: NetworkCache, workdir: actions.Workdir, 
                 choices)
 
     with gr.Blocks(title=f"progan explore: {source.root.name}", analytics_enabled=False) as demo:
-        with gr.Row(elem_id="header", equal_height=True):
-            gr.Markdown(f"# progan explore\n`{source.root}`")
+        gr.Markdown(f"## progan explore &nbsp; <code>{html.escape(str(source.root))}</code>",
+                    elem_id="header")
         with gr.Row(equal_height=True):
             snapshot = gr.Dropdown(choices=_snapshot_choices(source), value=NEWEST, label="Snapshot", scale=3)
             variant = gr.Radio(["G_ema", "G"], value="G_ema", label="Generator", scale=1,
@@ -245,38 +259,37 @@ def build_app(source: RunSource, cache: NetworkCache, workdir: actions.Workdir, 
         with gr.Tabs():
             with gr.Tab("Generate"), gr.Row():
                 with gr.Column(scale=1):
-                    with gr.Row(equal_height=True):
-                        seeds = gr.Textbox(value="0", label="Seed(s)", elem_id="seeds", scale=3,
-                                           info="one seed, or a list such as 0-15 for a grid")
-                        dice = gr.Button("Random", scale=1, size="sm")
+                    seeds = gr.Textbox(value="0", label="Seed(s)", elem_id="seeds",
+                                       info="one seed, or a list such as 0-15 for a grid")
                     gen_class = _class_dropdown(first_info)
                     gen_trunc = _truncation_slider()
-                    gen_btn = gr.Button("Generate", variant="primary", elem_id="generate-btn")
+                    with gr.Row():
+                        dice = gr.Button("Random seed", scale=1)
+                        gen_btn = gr.Button("Generate", variant="primary", elem_id="generate-btn", scale=2)
                     gen_caption = gr.Markdown()
                 with gr.Column(scale=2):
-                    gen_image = _image("Image", elem_id="generate-image", height=448)
+                    gen_image = _image("Image", elem_id="generate-image", height=480)
 
-            with gr.Tab("Interpolate"):
-                with gr.Row():
-                    with gr.Column(scale=1):
-                        with gr.Row():
-                            seed_a = gr.Number(value=1, precision=0, minimum=0, label="Seed A")
-                            seed_b = gr.Number(value=2, precision=0, minimum=0, label="Seed B")
-                        int_class = _class_dropdown(first_info)
-                        with gr.Row():
-                            mode = gr.Radio(["slerp", "lerp"], value="slerp", label="Path")
-                            frames = gr.Slider(2, 240, value=60, step=1, label="Frames")
-                        int_trunc = _truncation_slider()
-                        int_btn = gr.Button("Render", variant="primary")
-                        with gr.Row(equal_height=True):
-                            fmt = gr.Radio(["mp4", "gif"], value="mp4", label="Export as")
-                            fps = gr.Slider(1, 60, value=30, step=1, label="Frames per second")
-                        exp_btn = gr.Button("Export video")
-                        video_file = gr.File(label="Video", interactive=False)
-                    with gr.Column(scale=2):
-                        frame_image = _image("Frame", height=448)
-                        frame_slider = gr.Slider(0, 59, value=0, step=1, label="Frame")
-                frame_paths = gr.State([])
+            with gr.Tab("Interpolate"), gr.Row():
+                with gr.Column(scale=1):
+                    with gr.Row():
+                        seed_a = gr.Number(value=1, precision=0, minimum=0, label="Seed A")
+                        seed_b = gr.Number(value=2, precision=0, minimum=0, label="Seed B")
+                    int_class = _class_dropdown(first_info)
+                    with gr.Row():
+                        mode = gr.Radio(["slerp", "lerp"], value="slerp", label="Path")
+                        frames = gr.Slider(2, 240, value=60, step=1, label="Frames")
+                    int_trunc = _truncation_slider()
+                    int_btn = gr.Button("Render", variant="primary")
+                    with gr.Row():
+                        fmt = gr.Radio(["mp4", "gif"], value="mp4", label="Export as")
+                        fps = gr.Slider(1, 60, value=30, step=1, label="Frames per second")
+                    exp_btn = gr.Button("Export video")
+                    video_file = gr.File(label="Video", interactive=False, height=90)
+                with gr.Column(scale=2):
+                    frame_image = _image("Frame", height=440)
+                    frame_slider = gr.Slider(0, 59, value=0, step=1, label="Frame")
+                    frame_paths = gr.State([])
 
             with gr.Tab("Arithmetic"), gr.Row():
                 with gr.Column(scale=1):
@@ -285,40 +298,52 @@ def build_app(source: RunSource, cache: NetworkCache, workdir: actions.Workdir, 
                     minus = gr.Textbox(value="9-12", label="Minus seeds (optional)")
                     ari_class = _class_dropdown(first_info)
                     ari_trunc = _truncation_slider()
-                    ari_btn = gr.Button("Compute mean(base) + mean(plus) - mean(minus)", variant="primary")
-                    ari_result = _image("Result", height=256)
+                    ari_btn = gr.Button("mean(base) + mean(plus) - mean(minus)", variant="primary")
                 with gr.Column(scale=2):
-                    ari_sheet = _image("Groups (seeds | image of the mean latent) and the result", height=560)
+                    gr.Markdown("Each group's images and the image of its mean latent; "
+                                "the last row is the result.")
+                    ari_sheet = gr.Image(type="filepath", format="png", interactive=False, show_label=False,
+                                         elem_classes="pixels", buttons=["download", "fullscreen"],
+                                         height=500)
+                with gr.Column(scale=1):
+                    ari_result = _image("Result", height=240)
 
             with gr.Tab("Project"), gr.Row():
                 with gr.Column(scale=1):
-                    target_file = gr.File(label="Image to project", file_types=["image"], type="filepath")
+                    target_file = gr.File(label="Image to project", file_types=["image"], type="filepath",
+                                          height=160)
                     mask_file = gr.File(label="Mask (optional): white = keep, black = fill in",
-                                        file_types=["image"], type="filepath")
+                                        file_types=["image"], type="filepath", height=160)
                     pro_class = _class_dropdown(first_info)
                     with gr.Row():
                         steps = gr.Slider(10, 2000, value=300, step=10, label="Steps")
                         restarts = gr.Slider(1, 16, value=4, step=1, label="Restarts")
-                    pro_seed = gr.Number(value=0, precision=0, minimum=0, label="Seed of the starting latents")
+                    pro_seed = gr.Number(value=0, precision=0, minimum=0,
+                                         label="Seed of the starting latents")
                     pro_btn = gr.Button("Project", variant="primary")
-                    pro_text = gr.Markdown()
-                    latent_file = gr.File(label="Latent (latent.npy, [1, z_dim] float32)", interactive=False)
                 with gr.Column(scale=2):
                     with gr.Row():
-                        pro_target = _image("Target (as G sees it)", height=256)
-                        pro_projected = _image("Projection G(z)", height=256)
-                        pro_blended = _image("Blend (known pixels kept)", height=256)
-                    pro_video = gr.Video(label="Progress", interactive=False, loop=True, autoplay=True)
+                        pro_target = _image("Target (as G sees it)", height=240)
+                        pro_projected = _image("Projection G(z)", height=240)
+                        pro_blended = _image("Blend (known pixels kept)", height=240)
+                    pro_text = gr.Markdown()
+                    with gr.Row():
+                        latent_file = gr.File(label="Latent (latent.npy, [1, z_dim] float32)",
+                                              interactive=False)
+                        pro_video = gr.Video(label="Progress", interactive=False, loop=True, autoplay=True,
+                                             height=240)
 
             with gr.Tab("Training"):
                 run_summary = gr.Markdown()
                 with gr.Row():
                     with gr.Column(scale=1):
-                        fakes_image = _image("Newest samples (fakes*.png)", height=480)
+                        fakes_image = _image("Newest samples (fakes*.png)", height=500)
                     with gr.Column(scale=1):
-                        plots = [gr.LinePlot(x="kimg", y="value", color="series", title=title, height=220,
-                                             x_title="kimg", y_title="", label=title, show_label=False)
-                                 for title in training_view.CURVES]
+                        plots = []
+                        titles = list(training_view.CURVES)
+                        for row in range(0, len(titles), 2):
+                            with gr.Row():
+                                plots += [_plot(title) for title in titles[row:row + 2]]
                 seen = gr.State(None)
                 timer = gr.Timer(REFRESH_S)
 
@@ -329,14 +354,16 @@ def build_app(source: RunSource, cache: NetworkCache, workdir: actions.Workdir, 
         gen_btn.click(generate, gen_inputs, [gen_image, gen_caption], api_name="generate")
         seeds.submit(generate, gen_inputs, [gen_image, gen_caption], api_visibility="private")
         walk = [seed_a, seed_b, int_class, mode, frames, int_trunc]
-        int_btn.click(interpolate, [*walk, *net], [frame_image, frame_slider, frame_paths], api_name="interpolate")
+        int_btn.click(interpolate, [*walk, *net], [frame_image, frame_slider, frame_paths],
+                      api_name="interpolate")
         frame_slider.change(interpolation_frame, [frame_slider, frame_paths], frame_image,
                             api_name="interpolation_frame", show_progress="hidden")
         exp_btn.click(export, [*walk, fmt, fps, *net], video_file, api_name="export")
         ari_btn.click(arithmetic, [base, plus, minus, ari_class, ari_trunc, *net], [ari_sheet, ari_result],
                       api_name="arithmetic")
         pro_btn.click(project, [target_file, mask_file, pro_class, steps, restarts, pro_seed, *net],
-                      [pro_target, pro_projected, pro_blended, pro_text, latent_file, pro_video], api_name="project")
+                      [pro_target, pro_projected, pro_blended, pro_text, latent_file, pro_video],
+                      api_name="project")
         view = [seen, run_summary, fakes_image, *plots, snapshot]
         demo.load(training, seen, view, api_name="training")
         timer.tick(training, seen, view, api_visibility="private", show_progress="hidden")

@@ -64,7 +64,8 @@ def _describe(path: Path, G: torch.nn.Module) -> NetworkInfo:
 
 
 class NetworkCache:
-    """Thread-safe, bounded cache of loaded generators, keyed by file identity (path, size, mtime) and variant.
+    """Thread-safe, bounded cache of loaded generators, keyed by file identity (path, size, mtime) and
+    variant.
 
     A snapshot rewritten in place (same name, new contents) is loaded again; the least recently used entries
     beyond ``capacity`` are dropped.

@@ -36,8 +36,8 @@ def host_warning(host: str) -> str | None:
     """The one line printed when the page is reachable from other machines (None on loopback)."""
     if is_loopback(host):
         return None
-    return (f"progan explore: warning: listening on {host}, not loopback: anyone who can reach it can use the "
-            "page and run the generator (there is no login)")
+    return (f"progan explore: warning: listening on {host}, not loopback: anyone who can reach it can use "
+            "the page and run the generator (there is no login)")
 
 
 @dataclass

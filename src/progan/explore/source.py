@@ -63,7 +63,7 @@ class RunSource:
         return [p.name for p in self.snapshots()]
 
     def resolve(self, name: str | None) -> Path:
-        """The network file named ``name`` (a listed snapshot's file name, or ``newest``/empty for the newest).
+        """The network file named ``name``: a listed snapshot's file name, or ``newest`` (or empty).
 
         Any other name, including a path that leads outside PATH, is refused with a UserError.
         """
@@ -82,7 +82,8 @@ class RunSource:
         """The sample grid of the highest kimg, ``fakes<kimg>.png`` (the run folder only)."""
         if self.run_dir is None:
             return None
-        found = [(int(m.group(1)), p) for p in self.run_dir.glob("fakes*.png") if (m := _FAKES_RE.match(p.name))]
+        found = [(int(m.group(1)), p) for p in self.run_dir.glob("fakes*.png")
+                 if (m := _FAKES_RE.match(p.name))]
         return max(found)[1] if found else None
 
     def log_files(self) -> list[Path]:

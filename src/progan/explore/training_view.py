@@ -46,7 +46,8 @@ def _number(v: Any) -> float | None:
 
 
 def _metric_rows(path: Path) -> list[tuple[float, float, str]]:
-    """(kimg, value, "metric[/key]") from ``progan metrics``' JSON lines (the reals-vs-reals floor has no kimg)."""
+    """(kimg, value, "metric[/key]") from ``progan metrics``' JSON lines; the reals-vs-reals floor (no kimg)
+    is left out."""
     rows = []
     for r in read_stats(path):
         kimg, results, name = _number(r.get("kimg")), r.get("results"), str(r.get("metric", path.stem[7:]))

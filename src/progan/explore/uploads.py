@@ -35,11 +35,12 @@ def _read(path: str | os.PathLike[str], what: str, max_bytes: int, max_pixels: i
     except OSError:
         raise UserError(f"the uploaded {what} could not be read") from None
     if size > max_bytes:
-        raise UserError(f"the uploaded {what} is {size / 2**20:.1f} MiB; the limit is {max_bytes / 2**20:.1f} MiB")
+        raise UserError(f"the uploaded {what} is {size / 2**20:.1f} MiB; "
+                        f"the limit is {max_bytes / 2**20:.1f} MiB")
     data = p.read_bytes()
     try:
         width, height, _ = probe(data)
-    except Exception as e:  # noqa: BLE001 - Pillow raises many types for foreign data, all mean "not an image"
+    except Exception as e:  # noqa: BLE001 - Pillow raises many types for foreign data: "not an image"
         raise UserError(f"the uploaded {what} is not a readable image ({_why(e)})") from None
     if width * height > max_pixels:
         raise UserError(f"the uploaded {what} is {width}x{height} pixels; the limit is "
@@ -57,7 +58,8 @@ def _decode(data: bytes, what: str, resolution: int, channels: int) -> np.ndarra
 
 def read_target(path: str | os.PathLike[str], resolution: int, channels: int, *,
                 max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """uint8 ``[channels, resolution, resolution]``: the central square, resized as ``progan prepare`` does."""
+    """uint8 ``[channels, resolution, resolution]``: the central square, resized as ``progan prepare``
+    does."""
     if channels not in (1, 3):
         raise UserError(f"projection of an uploaded image needs a grey or RGB generator; this one makes "
                         f"{channels} channels")
