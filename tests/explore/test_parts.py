@@ -195,3 +195,55 @@ def test_the_cache_loads_each_snapshot_once_and_g_apart_from_g_ema(explore_run: 
         assert torch.equal(p, q), name
     assert any(not torch.equal(p, q) for p, q in zip(G.parameters(), G_ema.parameters()))
     assert cache.get(NEWEST, standing_batches=4)[0] is G_ema  # no batch norm: nothing to recompute
+
+
+def _batchnorm_run(folder: Path, data: Path) -> Path:
+    """A conditional BigGAN generator (batch norm inside) saved as a run's snapshot, trained on ``data``."""
+    import torch
+
+    from progan.config import NetworkConfig, RunConfig, TrainConfig
+    from progan.config_io import to_dict
+    from progan.networks import build_generator
+    from progan.training.checkpoint import save_checkpoint
+
+    net = NetworkConfig(architecture="biggan", resolution=16, channels=1, num_classes=3, conditioning="projection",
+                        latent_size=8, shared_dim=4, biggan_ch=2, equalized_lr=False, pixelnorm=False,
+                        normalize_latents=False)
+    torch.manual_seed(5)
+    G = build_generator(net)
+    config = to_dict(TrainConfig(network=net, run=RunConfig(data=str(data))))
+    folder.mkdir()
+    return save_checkpoint(folder / "network-snapshot-000001.safetensors", modules={"G_ema": G},
+                           optimizers={}, rng={}, config=config, progress={"kimg": 1.0, "lod": 0.0, "state": {}})
+
+
+def test_standing_statistics_and_class_names_of_a_batchnorm_generator(tmp_path: Path) -> None:
+    import copy
+
+    import torch
+
+    from progan.explore.networks import NetworkCache
+    from progan.networks.biggan import accumulate_standing_stats
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "dataset.json").write_text(json.dumps({"class_names": ["shirt", "bag", "boot"]}))
+    _batchnorm_run(tmp_path / "run", data)
+    cache = NetworkCache(RunSource.open(tmp_path / "run"), torch.device("cpu"))
+    G, info = cache.get(NEWEST)
+    assert info.has_batchnorm and info.num_classes == 3 and info.class_names == ["shirt", "bag", "boot"]
+    before = copy.deepcopy(G.state_dict())
+    S, _ = cache.get(NEWEST, standing_batches=3, truncation=0.5)
+    assert S is not G and cache.get(NEWEST, standing_batches=3, truncation=0.5)[0] is S
+    reference = copy.deepcopy(G)
+    accumulate_standing_stats(reference, num_batches=3, seed=0, truncation=0.5)
+    stats = [k for k in before if k.endswith(("running_mean", "running_var"))]
+    assert stats
+    for k in stats:
+        assert torch.equal(S.state_dict()[k], reference.state_dict()[k]), k
+        assert torch.equal(G.state_dict()[k], before[k]), k  # the cached G itself is left as loaded
+    assert any(not torch.equal(S.state_dict()[k], before[k]) for k in stats)
+    (data / "dataset.json").write_text(json.dumps({"class_names": ["only", "two"]}))
+    _batchnorm_run(tmp_path / "run2", data)
+    assert NetworkCache(RunSource.open(tmp_path / "run2"), torch.device("cpu")).get(NEWEST)[1].class_names == \
+        ["0", "1", "2"]
