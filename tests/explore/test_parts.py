@@ -206,15 +206,16 @@ def _batchnorm_run(folder: Path, data: Path) -> Path:
     from progan.networks import build_generator
     from progan.training.checkpoint import save_checkpoint
 
-    net = NetworkConfig(architecture="biggan", resolution=16, channels=1, num_classes=3, conditioning="projection",
-                        latent_size=8, shared_dim=4, biggan_ch=2, equalized_lr=False, pixelnorm=False,
+    net = NetworkConfig(architecture="biggan", resolution=16, channels=1, num_classes=3,
+                        conditioning="projection", latent_size=8, shared_dim=4, biggan_ch=2, equalized_lr=False, pixelnorm=False,
                         normalize_latents=False)
     torch.manual_seed(5)
     G = build_generator(net)
     config = to_dict(TrainConfig(network=net, run=RunConfig(data=str(data))))
     folder.mkdir()
     return save_checkpoint(folder / "network-snapshot-000001.safetensors", modules={"G_ema": G},
-                           optimizers={}, rng={}, config=config, progress={"kimg": 1.0, "lod": 0.0, "state": {}})
+                           optimizers={}, rng={}, config=config,
+                           progress={"kimg": 1.0, "lod": 0.0, "state": {}})
 
 
 def test_standing_statistics_and_class_names_of_a_batchnorm_generator(tmp_path: Path) -> None:
@@ -245,5 +246,5 @@ def test_standing_statistics_and_class_names_of_a_batchnorm_generator(tmp_path: 
     assert any(not torch.equal(S.state_dict()[k], before[k]) for k in stats)
     (data / "dataset.json").write_text(json.dumps({"class_names": ["only", "two"]}))
     _batchnorm_run(tmp_path / "run2", data)
-    assert NetworkCache(RunSource.open(tmp_path / "run2"), torch.device("cpu")).get(NEWEST)[1].class_names == \
-        ["0", "1", "2"]
+    other = NetworkCache(RunSource.open(tmp_path / "run2"), torch.device("cpu"))
+    assert other.get(NEWEST)[1].class_names == ["0", "1", "2"]  # names that do not fit: the indices
