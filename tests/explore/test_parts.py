@@ -207,8 +207,8 @@ def _batchnorm_run(folder: Path, data: Path) -> Path:
     from progan.training.checkpoint import save_checkpoint
 
     net = NetworkConfig(architecture="biggan", resolution=16, channels=1, num_classes=3,
-                        conditioning="projection", latent_size=8, shared_dim=4, biggan_ch=2, equalized_lr=False, pixelnorm=False,
-                        normalize_latents=False)
+                        conditioning="projection", latent_size=8, shared_dim=4, biggan_ch=2,
+                        equalized_lr=False, pixelnorm=False, normalize_latents=False)
     torch.manual_seed(5)
     G = build_generator(net)
     config = to_dict(TrainConfig(network=net, run=RunConfig(data=str(data))))
