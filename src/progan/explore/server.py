@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -108,8 +109,14 @@ def serve(path: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 
     """Run the explorer until Ctrl-C (``progan explore``)."""
     server = start(path, host=host, port=port, device=device, max_upload_bytes=max_upload_bytes, echo=echo)
     echo(f"progan explore: {server.url} (Ctrl-C stops)")
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM (kill, timeout) cleans up like Ctrl-C
+
+    previous = signal.signal(signal.SIGTERM, stop)
     try:
         while True:
             time.sleep(3600)
     finally:
+        signal.signal(signal.SIGTERM, previous)
         server.close()
