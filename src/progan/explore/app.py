@@ -244,7 +244,7 @@ def build_app(source: RunSource, cache: NetworkCache, workdir: actions.Workdir, 
                 choices)
 
     with gr.Blocks(title=f"progan explore: {source.root.name}", analytics_enabled=False) as demo:
-        gr.Markdown(f"## progan explore &nbsp; <code>{html.escape(str(source.root))}</code>",
+        gr.Markdown(f"## progan explore &nbsp; <code>{html.escape(source.label or str(source.root))}</code>",
                     elem_id="header")
         with gr.Row(equal_height=True):
             snapshot = gr.Dropdown(choices=_snapshot_choices(source), value=NEWEST, label="Snapshot", scale=3)

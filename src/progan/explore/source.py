@@ -25,11 +25,12 @@ _FAKES_RE = re.compile(r"^fakes(\d+)\.png$")
 @dataclass(frozen=True)
 class RunSource:
     """``root``: the PATH given on the command line (resolved); ``run_dir``: the run folder shown (None when
-    PATH is a single network file); ``network``: that file, when PATH is one."""
+    PATH is a single network file); ``network``: that file, when PATH is one; ``label``: PATH as given."""
 
     root: Path
     run_dir: Path | None
     network: Path | None
+    label: str = ""
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> RunSource:
@@ -39,14 +40,14 @@ class RunSource:
             raise UserError(f"{p} does not exist: give a run folder or a network snapshot file")
         root = p.resolve()
         if root.is_file():
-            return cls(root=root, run_dir=None, network=root)
+            return cls(root=root, run_dir=None, network=root, label=str(p))
         if list_snapshots(root) or (root / "stats.jsonl").is_file():
-            return cls(root=root, run_dir=root, network=None)
+            return cls(root=root, run_dir=root, network=None, label=str(p))
         newest = latest_checkpoint(root)  # a folder of run folders: the newest run below it
         if newest is None:
             raise UserError(f"{p} holds no network-snapshot-*.safetensors and no stats.jsonl: "
                             "give a run folder (runs/00000-...) or a snapshot file")
-        return cls(root=root, run_dir=newest.parent.resolve(), network=None)
+        return cls(root=root, run_dir=newest.parent.resolve(), network=None, label=str(p))
 
     @property
     def is_run(self) -> bool:
