@@ -156,7 +156,7 @@ def main() -> None:
             result["generate_round_trip_api"] = _stats(api[1:])  # the first loads nothing more, but warms up
             page = [_click_generate(driver, 1000 + i) for i in range(max(5, args.repeats // 3))]
             result["generate_round_trip_page"] = _stats(page)
-            result["resolution"] = client.predict("newest", "G_ema", api_name="/describe")
+            result["network"] = client.predict("newest", "G_ema", api_name="/describe")[0]
             if args.screenshot:
                 _screenshot(driver, Path(args.screenshot))
         finally:

@@ -17,13 +17,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
-import torch
 
 from progan.errors import UserError
-from progan.images import grid_shape, make_grid, save_image
+
+if TYPE_CHECKING:  # torch is imported when the first image is made, not when the page is built
+    import torch
 
 __all__ = [
     "MAX_FRAMES",
@@ -80,6 +81,7 @@ def _classes(class_: int | None) -> list[int] | None:
 def generate_image(G: torch.nn.Module, seeds: Sequence[int], outdir: Path, *, class_: int | None = None,
                    truncation: float | None = None) -> Path:
     """One seed: ``progan generate``'s ``seed%04d.png``, byte for byte. Several: one near-square grid page."""
+    from progan.images import grid_shape
     from progan.sampling.generate import generate
 
     if not seeds:
@@ -97,6 +99,7 @@ def interpolation_frames(G: torch.nn.Module, seeds: tuple[int, int], frames: int
                          truncation: float | None = None) -> list[Path]:
     """The frames of ``progan interpolate --seeds A,B --frames N`` as PNGs; the first and last frames are
     the two seeds' images."""
+    from progan.images import save_image
     from progan.sampling._io import label_tensor
     from progan.sampling.interpolate import interpolation_latents, render_frames
 
@@ -124,6 +127,7 @@ def arithmetic_sheet(G: torch.nn.Module, outdir: Path, *, base: Sequence[int], p
                      truncation: float | None = None) -> tuple[Path, Path]:
     """``progan arithmetic``'s sheet (each group's images and the image of its mean latent, then the result)
     and the result image alone; returns both paths."""
+    from progan.images import make_grid, save_image
     from progan.sampling.arithmetic import arithmetic
 
     for name, group in (("base", base), ("plus", plus), ("minus", minus)):
@@ -153,6 +157,7 @@ def project_upload(G: torch.nn.Module, target: np.ndarray, outdir: Path, *, mask
                    class_: int | None = None, config: object | None = None) -> ProjectionFiles:
     """``progan project`` on an already decoded uint8 ``[C, R, R]`` target (and bool ``[R, R]`` mask) at G's
     resolution; the inputs are written as PNGs first, which the projector reads back unchanged."""
+    from progan.images import make_grid, save_image
     from progan.sampling.project import ProjectConfig, project_image
 
     cfg = config if isinstance(config, ProjectConfig) else ProjectConfig()

@@ -106,10 +106,14 @@ def _class_choices(info: NetworkInfo | None) -> list[tuple[str, int]]:
     return [(f"{i}: {name}" if name != str(i) else name, i) for i, name in enumerate(info.class_names)]
 
 
-def _class_dropdown(info: NetworkInfo | None) -> gr.Dropdown:
+def _class_dropdown() -> gr.Dropdown:
+    # Filled in by describe() when the page loads: the page is built before torch and the network are.
+    return gr.Dropdown(choices=[], value=None, label="Class", visible=False, interactive=True)
+
+
+def _class_update(info: NetworkInfo | None) -> dict[str, Any]:
     choices = _class_choices(info)
-    return gr.Dropdown(choices=choices, value=choices[0][1] if choices else None, label="Class",
-                       visible=bool(choices), interactive=True)
+    return gr.update(choices=choices, value=choices[0][1] if choices else None, visible=bool(choices))
 
 
 def _truncation_slider() -> gr.Slider:
@@ -136,20 +140,29 @@ def _snapshot_choices(source: RunSource) -> list[tuple[str, str]]:
 
 def build_app(source: RunSource, cache: NetworkCache, workdir: actions.Workdir, *,
               max_upload_bytes: int) -> gr.Blocks:
-    """The page for ``source``; ``cache`` loads its generators and ``workdir`` receives every written file."""
-    try:
-        first_info: NetworkInfo | None = cache.get(NEWEST)[1]
-    except UserError:
-        first_info = None  # a run without a snapshot yet: the training view still works
+    """The page for ``source``; ``cache`` loads its generators and ``workdir`` receives every written file.
+
+    Nothing here loads a generator: the controls that depend on it (classes, standing statistics) are set
+    by ``describe`` when a page loads or the snapshot changes.
+    """
 
     def network(snapshot: str, variant: str, standing: float,
                 truncation: float | None = None) -> tuple[Any, NetworkInfo]:
         return cache.get(snapshot, ema=variant != "G", standing_batches=int(standing or 0),
                          truncation=truncation)
 
-    @_on_page
-    def describe(snapshot: str, variant: str) -> str:
-        return network(snapshot, variant, 0)[1].summary()
+    def describe(snapshot: str, variant: str) -> tuple[Any, ...]:
+        """The network's summary, then the class menus (one per tab) and the standing-statistics slider."""
+        try:
+            info: NetworkInfo | None = network(snapshot, variant, 0)[1]
+        except UserError as e:  # no snapshot yet: the training view still works
+            info, text = None, " ".join(str(e).split())
+        else:
+            assert info is not None
+            text = info.summary()
+        classes = _class_update(info)
+        return (text, classes, classes, classes, classes,
+                gr.update(visible=bool(info and info.has_batchnorm)))
 
     @_on_page
     def generate(seeds_text: str, class_: Any, truncation: float, snapshot: str, variant: str,
@@ -252,8 +265,8 @@ def build_app(source: RunSource, cache: NetworkCache, workdir: actions.Workdir, 
                                info="G_ema: the averaged weights")
             standing = gr.Slider(0, 64, value=0, step=1, scale=2, label="Standing statistics (batches)",
                                  info="recompute batch-norm statistics for these weights (0 = off)",
-                                 visible=bool(first_info and first_info.has_batchnorm))
-        info = gr.Markdown(first_info.summary() if first_info else "no snapshot yet")
+                                 visible=False)
+        info = gr.Markdown("loading the generator ...")
         net = [snapshot, variant, standing]
 
         with gr.Tabs():
@@ -261,7 +274,7 @@ def build_app(source: RunSource, cache: NetworkCache, workdir: actions.Workdir, 
                 with gr.Column(scale=1):
                     seeds = gr.Textbox(value="0", label="Seed(s)", elem_id="seeds",
                                        info="one seed, or a list such as 0-15 for a grid")
-                    gen_class = _class_dropdown(first_info)
+                    gen_class = _class_dropdown()
                     gen_trunc = _truncation_slider()
                     with gr.Row():
                         dice = gr.Button("Random seed", scale=1)
@@ -275,7 +288,7 @@ def build_app(source: RunSource, cache: NetworkCache, workdir: actions.Workdir, 
                     with gr.Row():
                         seed_a = gr.Number(value=1, precision=0, minimum=0, label="Seed A")
                         seed_b = gr.Number(value=2, precision=0, minimum=0, label="Seed B")
-                    int_class = _class_dropdown(first_info)
+                    int_class = _class_dropdown()
                     with gr.Row():
                         mode = gr.Radio(["slerp", "lerp"], value="slerp", label="Path")
                         frames = gr.Slider(2, 240, value=60, step=1, label="Frames")
@@ -296,7 +309,7 @@ def build_app(source: RunSource, cache: NetworkCache, workdir: actions.Workdir, 
                     base = gr.Textbox(value="1-4", label="Base seeds")
                     plus = gr.Textbox(value="5-8", label="Plus seeds")
                     minus = gr.Textbox(value="9-12", label="Minus seeds (optional)")
-                    ari_class = _class_dropdown(first_info)
+                    ari_class = _class_dropdown()
                     ari_trunc = _truncation_slider()
                     ari_btn = gr.Button("mean(base) + mean(plus) - mean(minus)", variant="primary")
                 with gr.Column(scale=2):
@@ -314,7 +327,7 @@ def build_app(source: RunSource, cache: NetworkCache, workdir: actions.Workdir, 
                                           height=160)
                     mask_file = gr.File(label="Mask (optional): white = keep, black = fill in",
                                         file_types=["image"], type="filepath", height=160)
-                    pro_class = _class_dropdown(first_info)
+                    pro_class = _class_dropdown()
                     with gr.Row():
                         steps = gr.Slider(10, 2000, value=300, step=10, label="Steps")
                         restarts = gr.Slider(1, 16, value=4, step=1, label="Restarts")
@@ -349,7 +362,9 @@ def build_app(source: RunSource, cache: NetworkCache, workdir: actions.Workdir, 
 
         dice.click(None, None, seeds, js="() => String(Math.floor(Math.random() * 2147483647))",
                    api_visibility="private")
-        snapshot.change(describe, [snapshot, variant], info, api_name="describe")
+        described = [info, gen_class, int_class, ari_class, pro_class, standing]
+        snapshot.change(describe, [snapshot, variant], described, api_name="describe")
+        demo.load(describe, [snapshot, variant], described, api_visibility="private")
         gen_inputs = [seeds, gen_class, gen_trunc, *net]
         gen_btn.click(generate, gen_inputs, [gen_image, gen_caption], api_name="generate")
         seeds.submit(generate, gen_inputs, [gen_image, gen_caption], api_visibility="private")

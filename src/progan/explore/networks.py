@@ -13,12 +13,13 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
-
-import torch
+from typing import TYPE_CHECKING, Any, cast
 
 from progan.errors import UserError
 from progan.explore.source import RunSource, class_names_for
+
+if TYPE_CHECKING:  # imported by the first load (in a background thread at start-up), not by the page
+    import torch
 
 __all__ = ["NetworkCache", "NetworkInfo"]
 
@@ -44,6 +45,8 @@ class NetworkInfo:
 
 
 def _describe(path: Path, G: torch.nn.Module) -> NetworkInfo:
+    import torch
+
     from progan.training.checkpoint import read_checkpoint
 
     config: dict[str, Any] = {}
@@ -71,9 +74,9 @@ class NetworkCache:
     beyond ``capacity`` are dropped.
     """
 
-    def __init__(self, source: RunSource, device: torch.device, capacity: int = 4) -> None:
+    def __init__(self, source: RunSource, device: str | torch.device = "auto", capacity: int = 4) -> None:
         self.source = source
-        self.device = device
+        self.device = device  # resolved (torch imported) at the first load
         self.capacity = capacity
         self._lock = threading.Lock()
         self._nets: OrderedDict[tuple[Any, ...], tuple[torch.nn.Module, NetworkInfo]] = OrderedDict()
@@ -119,6 +122,9 @@ class NetworkCache:
         return entry
 
     def _load(self, path: Path, ema: bool) -> tuple[torch.nn.Module, NetworkInfo]:
+        from progan.sampling._io import resolve_device
+
+        self.device = resolve_device(self.device)
         if ema:
             from progan.sampling._io import load_network
 

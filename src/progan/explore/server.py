@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -64,18 +65,27 @@ def _private_gradio_dirs(root: Path) -> None:
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 
 
+def _warm_up(cache: Any, snapshot: str) -> None:
+    try:
+        cache.get(snapshot)
+    except UserError:
+        pass  # no snapshot yet, or a broken one: the page says so when it asks
+
+
 def start(path: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 7860, device: str = "auto",
           max_upload_bytes: int = DEFAULT_MAX_BYTES, echo: Callable[[str], None] = print) -> Server:
     """Start the explorer on ``path`` in background threads and return once it answers."""
     from progan.explore.actions import Workdir
     from progan.explore.networks import NetworkCache
-    from progan.explore.source import RunSource
-    from progan.sampling._io import resolve_device
+    from progan.explore.source import NEWEST, RunSource
 
     if not 1 <= port <= 65535:
         raise UserError(f"--port must be in 1..65535, got {port}")
     source = RunSource.open(path)
-    dev = resolve_device(device)
+    if device not in ("auto", "cpu"):  # a GPU request is checked now (it imports torch): one line if wrong
+        from progan.sampling._io import resolve_device
+
+        resolve_device(device)
     warning = host_warning(host)
     if warning is not None:
         echo(warning)
@@ -88,7 +98,8 @@ def start(path: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 
             raise UserError("progan explore needs Gradio: pip install 'progan[explore]'") from None
         from progan.explore.app import CSS, build_app, theme
 
-        demo = build_app(source, NetworkCache(source, dev), workdir, max_upload_bytes=max_upload_bytes)
+        cache = NetworkCache(source, device)
+        demo = build_app(source, cache, workdir, max_upload_bytes=max_upload_bytes)
         demo.queue(default_concurrency_limit=2)
         try:
             demo.launch(server_name=host, server_port=port, prevent_thread_lock=True, quiet=True,
@@ -100,6 +111,8 @@ def start(path: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 
     except BaseException:
         workdir.cleanup()
         raise
+    # Importing torch and loading the newest generator take a second or two: done once the page is served.
+    threading.Thread(target=_warm_up, args=(cache, NEWEST), name="load-generator", daemon=True).start()
     shown = f"[{host}]" if ":" in host else host
     return Server(url=f"http://{shown}:{port}/", demo=demo, workdir=workdir)
 

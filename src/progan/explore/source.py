@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from progan.errors import UserError
-from progan.training.checkpoint import latest_checkpoint, list_snapshots
+from progan.training.snapshots import latest_checkpoint, list_snapshots
 
 __all__ = ["NEWEST", "RunSource"]
 

@@ -13,8 +13,6 @@ from typing import Any
 
 import pandas as pd  # type: ignore[import-untyped]
 
-from progan.training.stats import read_stats
-
 __all__ = ["CURVES", "curves", "fingerprint", "summary"]
 
 # Plot title -> the stats.jsonl keys drawn in it (a prefix ending in "/" takes every key under it).
@@ -25,6 +23,12 @@ CURVES: dict[str, tuple[str, ...]] = {
     "Metrics": ("metric/",),
 }
 _COLUMNS = ["kimg", "value", "series"]
+
+
+def _rows(path: Path) -> list[dict[str, Any]]:
+    from progan.training.stats import read_stats  # imports torch: only once the page asks for curves
+
+    return read_stats(path)
 
 
 def fingerprint(files: list[Path]) -> tuple[tuple[str, int, int], ...]:
@@ -49,7 +53,7 @@ def _metric_rows(path: Path) -> list[tuple[float, float, str]]:
     """(kimg, value, "metric[/key]") from ``progan metrics``' JSON lines; the reals-vs-reals floor (no kimg)
     is left out."""
     rows = []
-    for r in read_stats(path):
+    for r in _rows(path):
         kimg, results, name = _number(r.get("kimg")), r.get("results"), str(r.get("metric", path.stem[7:]))
         if kimg is None or not isinstance(results, dict):
             continue
@@ -65,7 +69,7 @@ def curves(run_dir: Path | None) -> dict[str, pd.DataFrame]:
     run has no logs yet."""
     tables: dict[str, list[tuple[float, float, str]]] = {title: [] for title in CURVES}
     stats = run_dir / "stats.jsonl" if run_dir is not None else None
-    for row in read_stats(stats) if stats is not None and stats.is_file() else []:
+    for row in _rows(stats) if stats is not None and stats.is_file() else []:
         kimg = _number(row.get("kimg"))
         if kimg is None:
             continue
@@ -87,7 +91,7 @@ def summary(run_dir: Path | None) -> str:
     if run_dir is None:
         return "PATH is a single network file: there is no training run to show."
     stats = run_dir / "stats.jsonl"
-    rows = read_stats(stats) if stats.is_file() else []
+    rows = _rows(stats) if stats.is_file() else []
     if not rows:
         return f"`{run_dir.name}`: no tick logged yet."
     last = rows[-1]

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,10 +23,10 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from progan.errors import CheckpointError
+from progan.training.snapshots import SNAPSHOT_RE, latest_checkpoint, list_snapshots  # noqa: F401 - kept here
 
 FORMAT = "progan-checkpoint"
 FORMAT_VERSION = 1
-SNAPSHOT_RE = re.compile(r"network-snapshot-(\d+)\.safetensors$")
 
 
 def snapshot_name(nimg: int) -> str:
@@ -156,30 +155,6 @@ def read_checkpoint(path: str | os.PathLike[str], *, prefixes: tuple[str, ...] |
 def restore_optimizer(opt: torch.optim.Optimizer, ckpt: Checkpoint, name: str) -> None:
     meta = ckpt.extra["optimizers"][name]
     opt.load_state_dict(_optimizer_from_flat(f"opt/{name}", ckpt.tensors, meta))
-
-
-def list_snapshots(run_dir: str | os.PathLike[str]) -> list[Path]:
-    """Snapshots of one run folder, oldest first."""
-    found = []
-    for p in Path(run_dir).glob("network-snapshot-*.safetensors"):
-        m = SNAPSHOT_RE.search(p.name)
-        if m:
-            found.append((int(m.group(1)), p.stat().st_mtime, p))
-    return [p for _, _, p in sorted(found)]
-
-
-def latest_checkpoint(outdir: str | os.PathLike[str]) -> Path | None:
-    """Newest snapshot in ``outdir`` or any run folder directly below it (by modification time)."""
-    outdir = Path(outdir)
-    if not outdir.is_dir():
-        return None
-    candidates = list_snapshots(outdir)
-    for sub in outdir.iterdir():
-        if sub.is_dir():
-            candidates.extend(list_snapshots(sub))
-    if not candidates:
-        return None
-    return max(candidates, key=lambda p: p.stat().st_mtime)
 
 
 def load_generator(path: str | os.PathLike[str], *, device: str | torch.device = "cpu", ema: bool = True) -> torch.nn.Module:
