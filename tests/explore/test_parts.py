@@ -248,3 +248,30 @@ def test_standing_statistics_and_class_names_of_a_batchnorm_generator(tmp_path: 
     _batchnorm_run(tmp_path / "run2", data)
     other = NetworkCache(RunSource.open(tmp_path / "run2"), torch.device("cpu"))
     assert other.get(NEWEST)[1].class_names == ["0", "1", "2"]  # names that do not fit: the indices
+
+
+def test_a_broken_snapshot_is_a_one_line_error_and_the_others_still_load(tmp_path: Path) -> None:
+    import gradio as gr
+    import torch
+
+    from progan.explore.app import _on_page
+    from progan.explore.networks import NetworkCache
+
+    good = _batchnorm_run(tmp_path / "run", tmp_path)
+    (tmp_path / "run" / "network-snapshot-000002.safetensors").write_bytes(good.read_bytes()[:5000])
+    cache = NetworkCache(RunSource.open(tmp_path / "run"), torch.device("cpu"))
+    with pytest.raises(UserError, match=r"000002\.safetensors is truncated or not a checkpoint"):
+        cache.get(NEWEST)
+    assert cache.get(good.name)[1].path == good.resolve()
+
+    @_on_page
+    def page_action(kind: str) -> str:
+        if kind == "user":
+            cache.get(NEWEST)
+        raise ValueError("something\nunexpected")
+
+    with pytest.raises(gr.Error, match="truncated or not a checkpoint") as e:
+        page_action("user")
+    assert "\n" not in str(e.value)
+    with pytest.raises(gr.Error, match="ValueError: something unexpected"):
+        page_action("bug")

@@ -1,8 +1,8 @@
 """The explorer's page, built with Gradio (``gr.Blocks``): one tab per job, every button bound to a function
 of :mod:`progan.explore.actions`, errors shown on the page as one line.
 
-Nothing on the page is kept on the server between requests except the frames of the last interpolation of
-each browser tab (``gr.State``); every request names its snapshot, so two tabs can look at two snapshots.
+The server keeps little per browser tab (``gr.State``: the frames of the last interpolation, what the training
+view last showed); every request names its snapshot, so two tabs can look at two snapshots.
 """
 
 from __future__ import annotations
