@@ -275,3 +275,17 @@ def test_a_broken_snapshot_is_a_one_line_error_and_the_others_still_load(tmp_pat
     assert "\n" not in str(e.value)
     with pytest.raises(gr.Error, match="ValueError: something unexpected"):
         page_action("bug")
+
+
+def test_request_folders_are_removed_after_their_time(tmp_path: Path) -> None:
+    import os
+
+    from progan.explore.actions import Workdir
+
+    work = Workdir(tmp_path, keep_s=0.0)
+    old = work.new("generate")
+    os.utime(old, (1, 1))
+    fresh = work.new("generate")
+    assert not old.exists() and fresh.is_dir()
+    work.cleanup()
+    assert not work.path.exists()

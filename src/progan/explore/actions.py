@@ -55,14 +55,17 @@ class Workdir:
         self.path = Path(tempfile.mkdtemp(prefix="progan-explore-", dir=parent))
         self.keep_s = keep_s
         self._lock = threading.Lock()
+        self._pruned = time.time()
 
     def new(self, kind: str) -> Path:
         with self._lock:
-            self._prune()
+            if time.time() - self._pruned > min(60.0, self.keep_s):  # not on every request: a folder listing
+                self._prune()
             return Path(tempfile.mkdtemp(prefix=f"{kind}-", dir=self.path))
 
     def _prune(self) -> None:
-        limit = time.time() - self.keep_s
+        self._pruned = time.time()
+        limit = self._pruned - self.keep_s
         for sub in self.path.iterdir():
             try:
                 if sub.is_dir() and sub.stat().st_mtime < limit:
