@@ -128,18 +128,22 @@ def main() -> None:
     }
     port = _free_port()
     url = f"http://127.0.0.1:{port}/"
-    with chromium(1400, 1050) as driver:
+    with chromium(1400, 930) as driver:
         from selenium.webdriver.common.by import By
         from selenium.webdriver.support import expected_conditions as ec
         from selenium.webdriver.support.ui import WebDriverWait
 
         t0 = time.perf_counter()
         process = subprocess.Popen([sys.executable, "-m", "progan", "explore", args.run, "--port", str(port)],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         try:
+            assert process.stdout is not None
+            for line in process.stdout:  # "progan explore: URL (Ctrl-C stops)" once it listens
+                if line.startswith(b"progan explore: http"):
+                    break
+            cpu_http = _cpu_seconds(process.pid)
             _wait_http(url, process)
             t_http = time.perf_counter() - t0
-            cpu_http = _cpu_seconds(process.pid)
             driver.get(url)
             WebDriverWait(driver, 60, poll_frequency=0.01).until(
                 ec.element_to_be_clickable((By.CSS_SELECTOR, "#generate-btn")))

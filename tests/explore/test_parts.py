@@ -169,7 +169,8 @@ def test_command_errors_are_one_line_with_exit_code_2(tmp_path: Path, capsys: py
     for args, message in (([str(tmp_path / "missing")], "does not exist"),
                           ([str(tmp_path / "empty")], "holds no network-snapshot"),
                           ([str(tmp_path), "--port", "70000"], "70000 is not in the range"),
-                          ([str(tmp_path), "--max-upload-mb", "0"], "--max-upload-mb")):
+                          ([str(tmp_path), "--max-upload-mb", "0"], "--max-upload-mb"),
+                          ([str(tmp_path), "--threads", "0"], "--threads")):
         with pytest.raises(SystemExit) as e:
             main(["explore", *args])
         err = capsys.readouterr().err
@@ -183,8 +184,13 @@ def test_the_cache_loads_each_snapshot_once_and_g_apart_from_g_ema(explore_run: 
     from progan.explore.networks import NetworkCache
     from progan.training.checkpoint import list_snapshots
 
-    cache = NetworkCache(RunSource.open(explore_run), torch.device("cpu"), capacity=2)
-    G_ema, info = cache.get(NEWEST)
+    before = torch.get_num_threads()
+    cache = NetworkCache(RunSource.open(explore_run), torch.device("cpu"), capacity=2, threads=1)
+    try:
+        G_ema, info = cache.get(NEWEST)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
     assert cache.get(NEWEST)[0] is G_ema
     newest = list_snapshots(explore_run)[-1]
     assert info.path == newest.resolve() and info.kimg is not None and f"{info.kimg:g} kimg" in info.summary()

@@ -17,10 +17,13 @@ from progan.sampling._cli import device_option
 @device_option
 @click.option("--max-upload-mb", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
               help="Largest image accepted for projection.")
-def command(path: Path, host: str, port: int, device: str, max_upload_mb: float) -> None:
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
+              help="CPU threads of torch per request (requests of several tabs run side by side; small "
+                   "generators answer fastest on one thread when the CPU is busy).")
+def command(path: Path, host: str, port: int, device: str, max_upload_mb: float, threads: int) -> None:
     """Open a web page on PATH (a run folder, a folder of runs, or a snapshot file): generate, interpolate,
     latent arithmetic, projection, and the live training curves. Needs pip install 'progan[explore]'."""
     from progan.explore.server import serve
 
     serve(path, host=host, port=port, device=device, max_upload_bytes=int(max_upload_mb * 2**20),
-          echo=lambda line: click.echo(line, err=line.startswith("progan explore: warning")))
+          threads=threads, echo=lambda line: click.echo(line, err=line.startswith("progan explore: warning")))

@@ -74,9 +74,11 @@ class NetworkCache:
     beyond ``capacity`` are dropped.
     """
 
-    def __init__(self, source: RunSource, device: str | torch.device = "auto", capacity: int = 4) -> None:
+    def __init__(self, source: RunSource, device: str | torch.device = "auto", capacity: int = 4,
+                 threads: int | None = None) -> None:
         self.source = source
         self.device = device  # resolved (torch imported) at the first load
+        self.threads = threads
         self.capacity = capacity
         self._lock = threading.Lock()
         self._nets: OrderedDict[tuple[Any, ...], tuple[torch.nn.Module, NetworkInfo]] = OrderedDict()
@@ -122,9 +124,13 @@ class NetworkCache:
         return entry
 
     def _load(self, path: Path, ema: bool) -> tuple[torch.nn.Module, NetworkInfo]:
+        import torch
+
         from progan.sampling._io import resolve_device
 
         self.device = resolve_device(self.device)
+        if self.threads is not None and self.device.type == "cpu":
+            torch.set_num_threads(self.threads)  # per request: requests of several tabs run side by side
         if ema:
             from progan.sampling._io import load_network
 
