@@ -6,15 +6,16 @@ from pathlib import Path
 
 import click
 
-from progan.sampling._cli import device_option
-
 
 @click.command("explore")
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on. Anything but loopback lets other machines use the page.")
 @click.option("--port", type=click.IntRange(1, 65535), default=7860, show_default=True, help="TCP port.")
-@device_option
+# Not progan.sampling._cli's device_option: importing progan.sampling imports torch, which the page does
+# not need until it makes its first image (start-up time).
+@click.option("--device", default="auto", show_default=True, metavar="auto|cpu|cuda[:N]",
+              help="Device to run the generator on.")
 @click.option("--max-upload-mb", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
               help="Largest image accepted for projection.")
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
