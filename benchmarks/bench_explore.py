@@ -3,9 +3,10 @@
 Start-up: from launching ``progan explore RUN`` to the Generate button being clickable in headless Chromium
 (the browser is started beforehand, as a user's would be open). Round trip: one generate request through
 Gradio's API (gradio_client, the way a page's request goes) for one seed, and the same from the page itself
-(click, then the new image shown). The load average and the busiest other processes are recorded with the
-numbers, since the machine may be shared; so is the CPU time the server used until it answered (imports and
-set-up run on one core, so on an idle machine the wall time is about that).
+(click, then the new image shown), and the generate action alone at 1 and 2 torch threads. The load average
+and the busiest other processes are recorded with the numbers, since the machine may be shared; so is the
+CPU time the server used until it answered (imports and set-up run on one core, so on an idle machine the
+wall time is about that).
 
     python benchmarks/bench_explore.py --run runs/00000-fashion-mnist-fashion-mnist-train-32 \\
         [--out benchmarks/results/explore.json] [--screenshot docs/explore.png]
@@ -19,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import signal
 import socket
 import statistics
@@ -42,10 +44,15 @@ def _busiest(n: int = 6) -> list[str]:
     return [" ".join(line.split()) for line in out.splitlines()[1:n + 1]]
 
 
-def _import_seconds(module: str) -> float:
+def _import_seconds(module: str) -> dict[str, float]:
+    """Wall and CPU time of ``python -c "import MODULE"`` (the CPU time is what an idle core would take)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     subprocess.run([sys.executable, "-c", f"import {module}"], check=True)
-    return round(time.perf_counter() - t, 2)
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"wall": round(wall, 2), "cpu": round(cpu, 2)}
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -81,6 +88,31 @@ def _click_generate(driver, seed: int) -> float:
     WebDriverWait(driver, 60, poll_frequency=0.005).until(
         ec.presence_of_element_located((By.CSS_SELECTOR, f"#generate-image img[src*='seed{seed:04d}']")))
     return time.perf_counter() - t
+
+
+def _threads(run: str, repeats: int) -> dict[str, dict[str, float]]:
+    """The page's generate action in this process, one seed per call, at 1 and 2 torch threads."""
+    import torch
+
+    from progan.explore import actions
+    from progan.explore.networks import NetworkCache
+    from progan.explore.source import NEWEST, RunSource
+
+    G, _ = NetworkCache(RunSource.open(run), "cpu").get(NEWEST)
+    work = actions.Workdir()
+    out = {}
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            times = []
+            for seed in range(repeats + 1):
+                t = time.perf_counter()
+                actions.generate_image(G, [seed], work.new("generate"))
+                times.append(time.perf_counter() - t)
+            out[f"{n}_threads"] = _stats(times[1:])
+    finally:
+        work.cleanup()
+    return out
 
 
 def _stats(seconds: list[float]) -> dict[str, float]:
@@ -166,6 +198,7 @@ def main() -> None:
         finally:
             process.send_signal(signal.SIGINT)
             process.wait(timeout=30)
+    result["generate_action_in_process"] = _threads(args.run, args.repeats)
     result["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

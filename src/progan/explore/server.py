@@ -78,8 +78,9 @@ def start(path: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 
     """Start the explorer on ``path`` in background threads and return once it answers.
 
     ``threads``: torch's CPU threads for each request (None: torch's default). One is the default: the
-    page's requests run side by side, and on a busy CPU a small generator answers a single image 27x faster
-    on one thread than on two (8.6 vs 235 ms median for the 32x32 demo generator, load average 7 on 2 cores).
+    page's requests run side by side, and on a busy CPU a small generator makes one image far faster on one
+    thread than on two (benchmarks/bench_explore.py: 9.3 vs 476 ms median for the 32x32 demo generator at
+    load average 7 on 2 cores).
     """
     from progan.explore.actions import Workdir
     from progan.explore.networks import NetworkCache
