@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     from progan.data import default_dataset_dir
     from progan.metrics import evaluate
     from progan.sampling.truncation_sweep import parse_thresholds, plot_sweep, truncation_sweep
-    from progan.training.checkpoint import list_snapshots
+    from progan.training.snapshots import list_snapshots
 
     args.workdir.mkdir(parents=True, exist_ok=True)
     data = default_dataset_dir(progress=False)

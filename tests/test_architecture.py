@@ -15,7 +15,7 @@ LAYERS: list[set[str]] = [
     {"networks"},
     {"importers"},
     {"training", "metrics"},
-    {"sampling", "bench"},
+    {"sampling", "bench", "explore"},
     {"cli", "__main__"},
 ]
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}

@@ -16,7 +16,7 @@ import progan
 from progan.config_io import apply_override
 from progan.networks import biggan
 from progan.presets import get_preset
-from progan.training.checkpoint import list_snapshots
+from progan.training.snapshots import list_snapshots
 from progan.training.loop import train
 
 pytestmark = pytest.mark.slow

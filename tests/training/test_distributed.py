@@ -18,9 +18,9 @@ from safetensors import safe_open
 
 import progan
 from progan.metrics.sources import generate_samples
-from progan.training.checkpoint import list_snapshots
 from progan.training.launch import launch
 from progan.training.loop import train
+from progan.training.snapshots import list_snapshots
 
 pytestmark = pytest.mark.slow
 

@@ -12,6 +12,7 @@ from safetensors.torch import save_file
 from progan.errors import CheckpointError
 from progan.training import checkpoint as ck
 from progan.training.ema import update_ema
+from progan.training.snapshots import latest_checkpoint, list_snapshots, snapshot_name
 
 
 def test_ema_is_the_exponential_average() -> None:
@@ -36,7 +37,7 @@ def _save(path: Path) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
 
 
 def test_checkpoint_round_trip_restores_weights_and_adam_state(tmp_path: Path) -> None:
-    path = tmp_path / ck.snapshot_name(1500)
+    path = tmp_path / snapshot_name(1500)
     net, opt = _save(path)
     assert path.name == "network-snapshot-000001.safetensors"
     assert not list(tmp_path.glob(".*tmp*")), "temporary file left behind"
@@ -86,8 +87,8 @@ def test_latest_checkpoint_looks_into_run_folders(tmp_path: Path) -> None:
     _save(old)
     _save(new)
     os.utime(old, (1, 1))
-    assert ck.latest_checkpoint(tmp_path) == new
-    assert ck.list_snapshots(tmp_path / "00000-a") == [old]
+    assert latest_checkpoint(tmp_path) == new
+    assert list_snapshots(tmp_path / "00000-a") == [old]
     assert json.loads(json.dumps(ck.read_checkpoint(tmp_path).progress)) == {"kimg": 1.5, "lod": 0.0}
 
 

@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from progan.cli import main
-from progan.training.checkpoint import list_snapshots, load_generator, read_checkpoint
+from progan.training.checkpoint import load_generator, read_checkpoint
 from progan.training.loop import train
+from progan.training.snapshots import list_snapshots
 
 pytestmark = pytest.mark.slow
 

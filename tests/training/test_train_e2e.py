@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -15,8 +14,8 @@ import torch
 from safetensors import safe_open
 
 import progan
-from progan.training.checkpoint import list_snapshots
 from progan.training.loop import TrainingError, train
+from progan.training.snapshots import list_snapshots
 
 pytestmark = pytest.mark.slow
 

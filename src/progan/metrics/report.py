@@ -12,7 +12,7 @@ from pathlib import Path
 
 from progan.errors import UserError
 from progan.metrics.registry import check_metric_names, evaluate
-from progan.training.checkpoint import list_snapshots, snapshot_kimg
+from progan.training.snapshots import list_snapshots, snapshot_kimg
 
 __all__ = ["MetricsRun", "snapshots_of", "data_of_run", "run_metrics", "format_table", "flatten_results",
            "metric_label"]

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,14 +25,10 @@ from safetensors.torch import save_file
 from progan.config_io import upgrade_config_dict
 from progan.errors import CheckpointError
 from progan.importers import Imported
+from progan.training.snapshots import latest_checkpoint
 
 FORMAT = "progan-checkpoint"
 FORMAT_VERSION = 1
-SNAPSHOT_RE = re.compile(r"network-snapshot-(\d+)\.safetensors$")
-
-
-def snapshot_name(nimg: int) -> str:
-    return f"network-snapshot-{nimg // 1000:06d}.safetensors"
 
 
 @dataclass
@@ -172,45 +167,15 @@ def restore_optimizer(opt: torch.optim.Optimizer, ckpt: Checkpoint, name: str) -
     opt.load_state_dict(_optimizer_from_flat(f"opt/{name}", ckpt.tensors, meta))
 
 
-def snapshot_kimg(path: str | os.PathLike[str]) -> int | None:
-    """The kimg in a snapshot's file name (``network-snapshot-000140.safetensors`` -> 140), else None."""
-    m = SNAPSHOT_RE.search(Path(path).name)
-    return int(m.group(1)) if m else None
-
-
-def list_snapshots(run_dir: str | os.PathLike[str]) -> list[Path]:
-    """Snapshots of one run folder, oldest first."""
-    found = []
-    for p in Path(run_dir).glob("network-snapshot-*.safetensors"):
-        m = SNAPSHOT_RE.search(p.name)
-        if m:
-            found.append((int(m.group(1)), p.stat().st_mtime, p))
-    return [p for _, _, p in sorted(found)]
-
-
-def latest_checkpoint(outdir: str | os.PathLike[str]) -> Path | None:
-    """Newest snapshot in ``outdir`` or any run folder directly below it (by modification time)."""
-    outdir = Path(outdir)
-    if not outdir.is_dir():
-        return None
-    candidates = list_snapshots(outdir)
-    for sub in outdir.iterdir():
-        if sub.is_dir():
-            candidates.extend(list_snapshots(sub))
-    if not candidates:
-        return None
-    return max(candidates, key=lambda p: p.stat().st_mtime)
-
-
 def load_generator(path: str | os.PathLike[str], *, device: str | torch.device = "cpu", ema: bool = True) -> torch.nn.Module:
     """The generator of a checkpoint (the averaged ``G_ema`` by default), in eval mode, at the checkpoint's lod.
 
     ``G(z, labels=None)`` returns images in [-1, 1] at ``G.output_resolution``. A ``.pkl`` of the
     authors' releases is converted in memory (:func:`progan.importers.load_generator`).
     """
-    from progan.config_io import from_dict
-    from progan.config import NetworkConfig
     from progan import importers
+    from progan.config import NetworkConfig
+    from progan.config_io import from_dict
     from progan.networks import build_generator
 
     if importers.is_pickle_path(path) and Path(path).is_file():

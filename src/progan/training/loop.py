@@ -31,6 +31,7 @@ from progan.training.report import ProgressBar, tick_line, tick_row
 from progan.training.resolve import open_training_data, resolve_config
 from progan.training.rundir import create_run_dir, resolve_resume, write_json
 from progan.training.schedule import Phase, phase_at
+from progan.training.snapshots import snapshot_name
 from progan.training.state import TrainState
 from progan.training.stats import Collector, truncate_stats
 from progan.training.trainer import Trainer, TrainingError
@@ -147,7 +148,7 @@ def _end_tick(run: _Run, ph: Phase, tick_time: float, done: bool, bar: ProgressB
     if main and (st.tick % cfg.run.image_snap == 0 or done):
         run.outputs.save_fakes(run.state.G_ema, st.nimg)
     if main and snapshot:
-        run.state.save(run.run_dir / ckpt_io.snapshot_name(st.nimg), cfg)
+        run.state.save(run.run_dir / snapshot_name(st.nimg), cfg)
         plot_stats(run.run_dir / "stats.jsonl", run.run_dir / "plot.png")
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from progan.errors import CheckpointError
-from progan.training.checkpoint import latest_checkpoint, read_checkpoint
+from progan.training.checkpoint import read_checkpoint
+from progan.training.snapshots import latest_checkpoint
 
 _RUN_RE = re.compile(r"^(\d{5})-")
 

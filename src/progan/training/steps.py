@@ -22,6 +22,7 @@ from progan.device import DTYPES
 from progan.training.distributed import World, sync_grads
 from progan.training.stats import Collector
 
+
 def autocast_context(device_type: str, precision: str) -> contextlib.AbstractContextManager:
     """``torch.autocast`` for bf16/fp16, nothing for fp32."""
     if precision == "fp32":
