@@ -89,14 +89,29 @@ def all_reduce_mean_(grads: list[torch.Tensor], world: World) -> None:
 
 
 def sync_grads(params: Iterable[torch.nn.Parameter], world: World) -> None:
-    """All-reduce the gradients of ``params``; parameters without gradient get zeros so every rank sends the same."""
+    """Average over ranks the gradients of exactly the parameters that received one on some rank.
+
+    A parameter without a gradient on every rank (a block not active at this lod) keeps ``grad = None``,
+    so the optimizer skips it as it does in one process: Adam counts no step for it and keeps no moments,
+    and a block that fades in later starts its bias correction at its first real update whatever the
+    number of processes (with ``optim.reset_on_lod_change=false`` this is visible: zero gradients would
+    count steps). A parameter that has a gradient on some ranks only gets zeros on the others (their
+    samples did not reach it), which is what its share of the global batch contributes.
+    Two all-reduces: the flags of who has a gradient, then the gradients themselves.
+    """
     if not world.distributed:
         return
     params = [p for p in params if p.requires_grad]
-    for p in params:
+    if not params:
+        return
+    device = params[0].device
+    has = torch.tensor([p.grad is not None for p in params], dtype=torch.float32, device=device)
+    dist.all_reduce(has)
+    reduced = [p for p, n in zip(params, has.tolist()) if n > 0]
+    for p in reduced:
         if p.grad is None:
             p.grad = torch.zeros_like(p)
-    all_reduce_mean_([p.grad for p in params], world)
+    all_reduce_mean_([p.grad for p in reduced if p.grad is not None], world)
 
 
 def free_port() -> int:
