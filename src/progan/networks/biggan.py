@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from progan.config import NetworkConfig
 from progan.errors import UserError
 from progan.networks.conditioning import LatentConditioner, cbn_factory
+from progan.networks.coupling import BatchCoupling
 from progan.nn.attention import SelfAttention
 from progan.nn.projection import ProjectionHead
 from progan.nn.resample import downsample2d, upsample2d
@@ -181,6 +182,11 @@ class Generator(_BigGANBase):
         self.out_bn = nn.BatchNorm2d(arch[-1].out_ch)
         self.out_conv = which_conv(arch[-1].out_ch, cfg.channels, 3)
 
+    @property
+    def batch_coupling(self) -> BatchCoupling:
+        """BigGAN's G batch-normalises in every block (conditional BN) and before its output."""
+        return BatchCoupling(batch_norm=True, spectral_norm=self.cfg.spectral_norm in ("g", "both"))
+
     def forward(self, z: Tensor, labels: Tensor | None = None, lod: float | None = None) -> Tensor:
         self._check_lod(lod)
         z0, conds = self.conditioner(z, labels)
@@ -210,6 +216,11 @@ class Discriminator(_BigGANBase):
             self.head: nn.Module = which_linear(features, 1 + self.num_classes)
         else:
             self.head = ProjectionHead(features, self.num_classes, which_linear, sn=sn)
+
+    @property
+    def batch_coupling(self) -> BatchCoupling:
+        """Spectral norm only: BigGAN's D has neither batch norm nor a minibatch-stddev layer."""
+        return BatchCoupling(spectral_norm=self.cfg.spectral_norm in ("d", "both"))
 
     def forward(
         self, images: Tensor, labels: Tensor | None = None, lod: float | None = None

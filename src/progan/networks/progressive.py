@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from progan.config import NetworkConfig
 from progan.networks.conditioning import LatentConditioner, WithAttention, apply_layer_options, cbn_factory
+from progan.networks.coupling import BatchCoupling
 from progan.nn import EqualizedConv2d, EqualizedLinear, MinibatchStddev, downsample2d, pixel_norm, upsample2d
 from progan.nn.projection import projection_term
 from progan.nn.spectral import embedding
@@ -186,6 +187,12 @@ class Generator(_Progressive):
                 self.blocks[i] = WithAttention(self.blocks[i], cfg.nf(i + 1), before=False)
         apply_layer_options(self, sn=cfg.spectral_norm in ("g", "both"), ortho=cfg.ortho_init)
 
+    @property
+    def batch_coupling(self) -> BatchCoupling:
+        """Conditional BN (``g_norm=cbn``) and spectral norm couple samples; pixel norm does not."""
+        return BatchCoupling(batch_norm=self.conditioner is not None,
+                             spectral_norm=self.cfg.spectral_norm in ("g", "both"))
+
     def _latent_input(self, z: Tensor, labels: Tensor | None) -> Tensor:
         if z.dim() != 2 or z.shape[1] != self.z_dim:
             raise ValueError(f"latents must have shape [N, {self.z_dim}], got {list(z.shape)}")
@@ -247,6 +254,13 @@ class Discriminator(_Progressive):
         # Projection D (Miyato & Koyama 2018): score = dense1(h) + <embed(y), h> on the nf(0) features h.
         self.projection = (embedding(self.num_classes, cfg.nf(0), sn=sn, ortho=cfg.ortho_init)
                            if cfg.conditioning == "projection" else None)
+
+    @property
+    def batch_coupling(self) -> BatchCoupling:
+        """The minibatch-stddev layer (group size > 1) and spectral norm; D has no batch norm."""
+        group = self.cfg.mbstd_group_size  # as _DOutput: groups of 0 or 1 build no layer
+        return BatchCoupling(spectral_norm=self.cfg.spectral_norm in ("d", "both"),
+                             mbstd_group=group if group > 1 else 0)
 
     def forward(
         self, images: Tensor, labels: Tensor | None = None, lod: float | None = None
