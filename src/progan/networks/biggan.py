@@ -27,6 +27,7 @@ from progan.errors import UserError
 from progan.networks.conditioning import LatentConditioner, cbn_factory
 from progan.networks.coupling import BatchCoupling
 from progan.nn.attention import SelfAttention
+from progan.nn.crossreplica import CrossReplicaBatchNorm2d
 from progan.nn.projection import ProjectionHead
 from progan.nn.resample import downsample2d, upsample2d
 from progan.nn.spectral import ConvFactory, conv2d, linear
@@ -179,7 +180,7 @@ class Generator(_BigGANBase):
         self.in_ch = arch[0].in_ch
         self.linear = which_linear(self.conditioner.input_dim, self.in_ch * BOTTOM * BOTTOM)
         self.blocks = nn.ModuleList(GBlock(spec, which_conv, which_bn) for spec in arch)
-        self.out_bn = nn.BatchNorm2d(arch[-1].out_ch)
+        self.out_bn = CrossReplicaBatchNorm2d(arch[-1].out_ch)
         self.out_conv = which_conv(arch[-1].out_ch, cfg.channels, 3)
 
     @property

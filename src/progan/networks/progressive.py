@@ -212,6 +212,12 @@ class Generator(_Progressive):
 
     def forward(self, z: Tensor, labels: Tensor | None = None, lod: float | None = None) -> Tensor:
         level, alpha = self._level_alpha(lod)
+        return self.forward_at(z, labels, level, None if alpha >= 1.0 else alpha)
+
+    def forward_at(self, z: Tensor, labels: Tensor | None, level: int, alpha: Tensor | float | None) -> Tensor:
+        """:meth:`forward` at working resolution ``2**level`` with the newest block blended in by ``alpha``
+        (None: a stable phase). What ``torch.compile`` sees (:mod:`progan.training.compiling`): a fade
+        weight passed as a tensor is an input of the compiled graph, not a constant to recompile for."""
         top = level - 2
         if self.conditioner is not None:
             z_in, ys = self.conditioner(z, labels)
@@ -223,7 +229,7 @@ class Generator(_Progressive):
         if top == 0:
             return self.to_rgb[0](x)
         new = self.to_rgb[top](self.blocks[top](x, ys[top]))
-        if alpha >= 1.0:
+        if alpha is None:
             return new
         return torch.lerp(upsample2d(self.to_rgb[top - 1](x)), new, alpha)
 
@@ -270,11 +276,18 @@ class Discriminator(_Progressive):
         if images.dim() != 4 or images.shape[1:] != (self.channels, r, r):
             raise ValueError(f"images must have shape [N, {self.channels}, {r}, {r}] at lod "
                              f"{self.lod if lod is None else lod}, got {list(images.shape)}")
+        return self.forward_at(images, labels, level, None if alpha >= 1.0 else alpha)
+
+    def forward_at(
+        self, images: Tensor, labels: Tensor | None, level: int, alpha: Tensor | float | None
+    ) -> tuple[Tensor, Tensor | None]:
+        """:meth:`forward` on ``2**level`` pixels with the newest block blended in by ``alpha`` (None: a
+        stable phase), as :meth:`Generator.forward_at`."""
         top = level - 2
         x = self.from_rgb[top](images)
         if top > 0:
             x = self.blocks[top](x)
-            if alpha < 1.0:
+            if alpha is not None:
                 x = torch.lerp(self.from_rgb[top - 1](downsample2d(images)), x, alpha)
             for i in range(top - 1, 0, -1):
                 x = self.blocks[i](x)

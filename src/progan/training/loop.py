@@ -40,6 +40,9 @@ from progan.training.schedule import Phase, phase_at
 from progan.training.stats import Collector, truncate_stats
 from progan.training import distributed as dist_utils
 from progan.training.steps import StepContext, d_step, g_step
+from progan.numerics import training_numerics
+from progan.training import equivalence
+from progan.training.compiling import compile_networks
 
 log = logging.getLogger("progan.train")
 
@@ -110,10 +113,9 @@ class _Trainer:
             self.G = self.G.to(memory_format=torch.channels_last)
             self.D = self.D.to(memory_format=torch.channels_last)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
-        # AOTAutograd cannot differentiate twice, and the gradient penalty / R1 differentiate through D twice.
-        double_backward = (cfg.loss.kind == "wgan-gp" and cfg.loss.gp_lambda > 0) or cfg.loss.r1_gamma > 0
-        self.G_run = self._maybe_compile(self.G)
-        self.D_run = self.D if double_backward else self._maybe_compile(self.D)
+        equivalence.prepare(self.G, self.D, cfg, self.world)  # cross-replica BN; warns what stays non-equivalent
+        self.G_run, self.D_run = compile_networks(self.G, self.D, cfg.loss, enabled=cfg.compute.compile,
+                                                  main=self.world.is_main)
         self.ctx = StepContext(self.device, cfg.compute.precision, cfg.compute.batch_per_device, self.world)
         if cfg.loss.ortho_reg > 0:
             beta = cfg.loss.ortho_reg
@@ -146,15 +148,6 @@ class _Trainer:
         if self.world.distributed:
             torch.distributed.broadcast_object_list(name, src=0)
         return Path(name[0])
-
-    def _maybe_compile(self, module: torch.nn.Module) -> torch.nn.Module:
-        if not self.cfg.compute.compile:
-            return module
-        try:
-            return torch.compile(module)  # type: ignore[return-value]
-        except Exception as e:  # torch.compile is optional: an unsupported platform falls back to eager
-            log.warning("torch.compile unavailable (%s); running eagerly", str(e).splitlines()[0])
-            return module
 
     def _fit_network_to_data(self) -> None:
         net = self.cfg.network
@@ -362,7 +355,8 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
     """
     threads = torch.get_num_threads()
     try:
-        return _train(cfg, progress=progress)
+        with training_numerics(cfg.compute):  # TF32 / cuDNN autotuning / deterministic algorithms, restored after
+            return _train(cfg, progress=progress)
     finally:
         torch.set_num_threads(threads)  # the setting is process-wide; callers keep theirs
 

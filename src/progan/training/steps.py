@@ -23,6 +23,7 @@ from progan import losses
 from progan.config import LossConfig
 from progan.networks.coupling import coupling_of
 from progan.nn.spectral import held_power_iteration, power_iteration_
+from progan.training.compiling import eager
 from progan.training.distributed import World, sync_grads
 from progan.training.stats import Collector
 
@@ -129,7 +130,8 @@ def d_step(
                 with torch.no_grad():
                     fakes = G(z[sl], lab)
                 fuse = can_fuse_d_calls(D, sl.stop - sl.start)
-                loss, terms = losses.d_loss(loss_cfg, D, reals[sl], fakes, lab, mix=_part(mix, sl), fuse=fuse)
+                loss, terms = losses.d_loss(loss_cfg, D, reals[sl], fakes, lab, mix=_part(mix, sl), fuse=fuse,
+                                            penalty_D=eager(D))
             ctx.backward(loss * ((sl.stop - sl.start) / n), "D")
             for name, value in terms.items():
                 stats.report(name, value)
