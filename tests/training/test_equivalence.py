@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 
 def _tensors(run: Path) -> dict[str, torch.Tensor]:
     with safe_open(str(list_snapshots(run)[-1]), framework="pt") as f:
-        return {k: f.get_tensor(k) for k in f.keys() if k.startswith(("G.", "D.", "G_ema.", "opt/"))}
+        return {k: f.get_tensor(k) for k in f.keys() if k.startswith(("G.", "D.", "G_ema.", "opt/"))}  # noqa: SIM118
 
 
 @pytest.fixture(scope="module")

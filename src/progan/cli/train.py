@@ -108,4 +108,14 @@ def command(data, outdir, preset, kimg, seed, resume, snap, device, mirror, loss
     except (TrainingError, LaunchError) as e:
         click.echo(f"progan train: error: {e}", err=True)
         sys.exit(1)
+    except Exception as e:
+        from progan.training.distributed import peer_failure
+
+        lost = peer_failure(e)
+        if lost is None:
+            raise
+        # Another node's process went away (torchrun, several nodes): this one stops too, with one line.
+        click.echo(f"progan train: error: lost contact with another process ({lost}); stopped. Snapshots are "
+                   "written atomically, so --resume latest continues from the last one", err=True)
+        sys.exit(1)
     click.echo(f"done: {run_dir}")

@@ -54,7 +54,7 @@ def power_iteration_(module: nn.Module) -> int:
         mode = sn.training
         sn.training = True
         try:
-            layer.weight  # a train-mode evaluation of the parametrization runs the power method in place
+            _ = layer.weight  # a train-mode evaluation of the parametrization runs the power method in place
         finally:
             sn.training = mode
     return len(sns)

@@ -8,9 +8,12 @@ approach of stylegan3's training loop). gloo on CPU, NCCL on CUDA.
 
 from __future__ import annotations
 
+import ctypes
 import datetime
 import os
+import signal
 import socket
+import sys
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -50,11 +53,27 @@ _WAIT_FOR_MAIN_TIMEOUT = datetime.timedelta(hours=24)
 _wait_group: dist.ProcessGroup | None = None
 
 
+def _exit_with_launcher() -> None:
+    """Under torchrun, ask Linux to send this worker SIGTERM when its launcher dies, even by SIGKILL: torchrun
+    stops its workers when it is terminated, but not when it is killed, and an orphaned worker would keep
+    training with the other nodes as if its node were alive."""
+    if "TORCHELASTIC_RUN_ID" not in os.environ or not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the launcher died before the request
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def init_process_group(world: World, device: torch.device, timeout_s: int) -> None:
     """Join the process group once (no-op for a single process)."""
     global _wait_group
     if not world.distributed or dist.is_initialized():
         return
+    _exit_with_launcher()
     backend = "nccl" if device.type == "cuda" else "gloo"
     dist.init_process_group(backend=backend, rank=world.rank, world_size=world.world_size,
                             timeout=datetime.timedelta(seconds=timeout_s))
@@ -112,6 +131,19 @@ def sync_grads(params: Iterable[torch.nn.Parameter], world: World) -> None:
         if p.grad is None:
             p.grad = torch.zeros_like(p)
     all_reduce_mean_([p.grad for p in reduced if p.grad is not None], world)
+
+
+def peer_failure(error: BaseException) -> str | None:
+    """The first line of ``error`` if it is a collective failing because another process went away (closed
+    connection, timeout, aborted communicator), else None. gloo raises these as plain RuntimeErrors that name
+    it; NCCL and the store raise ``torch.distributed.DistError``."""
+    dist_error = getattr(dist, "DistError", ())
+    text = str(error).strip()
+    if isinstance(error, dist_error) or (isinstance(error, RuntimeError) and ("gloo" in text or "NCCL" in text)):
+        first = text.splitlines()[0] if text else type(error).__name__
+        first = first.split("] ", 1)[-1].split(". ", 1)[0]  # without gloo's source-file prefix and its advice
+        return first[:200]
+    return None
 
 
 def free_port() -> int:
