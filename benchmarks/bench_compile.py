@@ -1,8 +1,8 @@
 """--compile with the real Inductor backend: compiled G and D against eager (issue 13).
 
 The test suite compares compiled and eager networks with the ``aot_eager`` backend (tests/training/
-test_compile.py); Inductor generates its own kernels and takes about a minute per graph to compile on a
-busy 2-core CPU, so its comparison lives here. For the progressive nets of the tiny preset at a stable and a
+test_compile.py); Inductor generates its own kernels and its first step took minutes to compile on a busy
+2-core CPU, so its comparison lives here. For the progressive nets of the tiny preset at a stable and a
 fade-in lod, and for a small BigGAN: one D step (WGAN-GP for the progressive nets, the penalty's call on the
 eager D; hinge for BigGAN) and one G step with the compiled networks against the same steps eagerly, from
 the same weights; reported as the largest gradient difference relative to the largest gradient. Then six
