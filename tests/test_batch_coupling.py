@@ -141,3 +141,21 @@ def test_train_mode_d_gradient_is_independent_of_the_call_split(arch, monkeypatc
         assert len(other) == len(grads[0])
         for a, b in zip(grads[0], other):
             torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5 * scale)
+
+
+@pytest.mark.parametrize("micro", [0, 4])
+def test_joint_step_advances_each_network_once(micro: int) -> None:
+    """Theano's separate_funcs=False step is one step of each network: one power iteration each."""
+    from progan.training.steps import joint_step
+
+    G, D, cfg = _nets("biggan")
+    gen = torch.Generator().manual_seed(1)
+    reals = torch.randn(8, 1, 16, 16, generator=gen).tanh()
+    labels, z = torch.randint(3, (8,), generator=gen), torch.randn(8, cfg.latent_size, generator=gen)
+    g0, d0 = _us(G), _us(D)
+    opt_D, opt_G = torch.optim.SGD(D.parameters(), lr=0.0), torch.optim.SGD(G.parameters(), lr=0.0)
+    joint_step(G, D, opt_G, opt_D, LossConfig(kind="hinge"), reals, labels, z, Collector(None),
+               StepContext(torch.device("cpu"), micro_batch=micro))
+    for net, before in ((G, g0), (D, d0)):
+        for got, want in zip(_us(net), _one_iteration(net, before)):
+            torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)

@@ -71,12 +71,31 @@ def test_orthogonal_regularization_equals_its_formula_and_skips_the_embedding() 
     with torch.no_grad():
         for p in net.parameters():
             p.copy_(torch.randn_like(p))
-    reg = orthogonal_regularization(net, 1e-4)
+    reg = orthogonal_regularization(net, 1e-4, form="paper")
     ref = _reference_ortho([raw_weight(net.fc), net.conv.weight], 1e-4)
     torch.testing.assert_close(reg, ref, rtol=1e-5, atol=0)
     # Gradients reach the weights but never the shared embedding.
     reg.backward()
     assert net.shared.weight.grad is None and raw_weight(net.fc).grad is not None
+
+
+def test_orthogonal_regularization_code_form_gives_biggan_pytorch_gradient() -> None:
+    """BigGAN-PyTorch's utils.ortho adds 2*beta*(W W^T * (1 - I)) W to each gradient (W flattened to rows);
+    the paper's eq. 3 differentiates to twice that."""
+    torch.manual_seed(0)
+    lin = nn.Linear(12, 6, bias=False)
+    conv = nn.Conv2d(3, 5, 3, bias=False)
+    net = nn.Sequential(lin, conv)
+    beta = 1e-2
+    expected = {}
+    for p in (lin.weight, conv.weight):
+        w = p.detach().flatten(1)
+        expected[p] = (2 * beta * ((w @ w.T) * (1.0 - torch.eye(w.shape[0]))) @ w).view_as(p)
+    for form, factor in (("code", 1.0), ("paper", 2.0)):
+        net.zero_grad()
+        orthogonal_regularization(net, beta, form=form).backward()
+        for p, grad in expected.items():
+            torch.testing.assert_close(p.grad, factor * grad, rtol=1e-5, atol=1e-8)
 
 
 def test_orthogonal_regularization_is_zero_for_orthogonal_weights() -> None:

@@ -235,3 +235,36 @@ def test_discriminator_double_backward_is_exact() -> None:
     f = lambda img: D(img, lod=0.4)[0]
     assert torch.autograd.gradcheck(f, (x,), fast_mode=True)
     assert torch.autograd.gradgradcheck(f, (x,), fast_mode=True)
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_discriminator_block_order_follows_fused_scale(fused: bool) -> None:
+    # TF release D_paper: fused_scale=True is conv -> 2x2 average -> bias -> lrelu (Conv1_down);
+    # fused_scale=False is conv -> bias -> lrelu -> average (Conv1 + downscale2d), as the paper's Table 2.
+    torch.manual_seed(8)
+    D = Discriminator(small(resolution=8, fused_scale=fused))
+    with torch.no_grad():
+        for p in D.parameters():
+            p.normal_()
+    block = D.blocks[1]
+    x = torch.randn(2, 16, 8, 8)
+    h = torch.nn.functional.leaky_relu(block.conv0.conv(x), 0.2)
+    w1 = block.conv1.conv.weight * math.sqrt(2) / math.sqrt(16 * 9)     # He gain sqrt(2), fan-in 16*3*3
+    y = torch.nn.functional.conv2d(h, w1, padding=1)
+    b = block.conv1.conv.bias.view(1, -1, 1, 1)
+    lrelu = lambda t: torch.where(t > 0, t, 0.2 * t)
+    pooled = lambda t: (t[..., ::2, ::2] + t[..., 1::2, ::2] + t[..., ::2, 1::2] + t[..., 1::2, 1::2]) / 4
+    expected = lrelu(pooled(y) + b) if fused else pooled(lrelu(y + b))
+    other = pooled(lrelu(y + b)) if fused else lrelu(pooled(y) + b)
+    out = block(x)
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+    assert (out - other).abs().max() > 1e-2          # the two orders differ for the same weights
+    # Same parameters under both orders: a snapshot loads into either.
+    assert D.state_dict().keys() == Discriminator(small(resolution=8, fused_scale=not fused)).state_dict().keys()
+
+
+def test_fused_scale_must_be_bool() -> None:
+    from progan.errors import UserError
+
+    with pytest.raises(UserError, match="fused_scale must be true or false"):
+        small(fused_scale="no").validate()

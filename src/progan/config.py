@@ -35,12 +35,20 @@ class NetworkConfig:
     equalized_lr: bool = True       # run-time weight scaling by He's constant (Sec. 4.1)
     pixelnorm: bool = True          # pixelwise feature normalisation in G (Sec. 4.2)
     normalize_latents: bool = True  # pixel-normalise z before the first layer
-    mbstd_group_size: int = 4       # minibatch stddev group (Sec. 3); 0 disables
+    mbstd_group_size: int = 4       # minibatch stddev group (Sec. 3; TF release: 4); a group is
+                                    # min(this, minibatch), so 16 spans the paper's whole minibatch; 0 disables
     mbstd_num_features: int = 1
+    # D's downsampling conv, named after the TF release's ``fused_scale`` (``D_paper``); only D's math
+    # changes: in G the release's fused transposed conv equals nearest-up + 3x3 conv, which progan runs
+    # for both values. True: the TF release's default (master ``networks.py``, ``Conv1_down``): conv ->
+    # 2x2 average -> bias -> leaky ReLU. False: the Theano release's (branch ``original-theano-version``,
+    # which made the paper's tables), the paper's Table 2 and the TF release's non-fused path
+    # (``Conv1``; its ``legacy.py`` imports Theano networks this way): conv -> bias -> leaky ReLU -> average.
+    fused_scale: bool = True
     conditioning: str = "none"      # "none" | "acgan" (D predicts labels) | "projection" (Miyato & Koyama D)
     # BigGAN options (Brock et al. 2019). Spectral norm and equalized lr are alternatives: the progan
     # architecture rejects both at once; the biggan architecture ignores equalized_lr, pixelnorm,
-    # mbstd_* and fmap_* (its widths come from biggan_ch) but honours normalize_latents (false in its presets).
+    # mbstd_*, fmap_* and fused_scale (its widths come from biggan_ch) but honours normalize_latents (false in its presets).
     architecture: str = "progan"    # "progan" (progressive growing) | "biggan" (residual blocks, no growing)
     g_norm: str = "auto"            # G's normalisation: "pixel" | "cbn" (conditional BN); auto: pixel for
                                     # progan, cbn for biggan. Labels reach a pixel-norm G as a one-hot, a
@@ -62,6 +70,7 @@ class NetworkConfig:
         _check(self.fmap_decay >= 0, f"fmap_decay must be >= 0, got {self.fmap_decay}")
         _check(self.mbstd_group_size >= 0, f"mbstd_group_size must be >= 0 (0 disables), got {self.mbstd_group_size}")
         _check(self.mbstd_num_features >= 1, "mbstd_num_features must be >= 1")
+        _check(isinstance(self.fused_scale, bool), f"fused_scale must be true or false, got {self.fused_scale!r}")
         _check(self.conditioning in ("none", "acgan", "projection"),
                f"conditioning must be 'none', 'acgan' or 'projection', got {self.conditioning!r}")
         _check(self.conditioning == "none" or self.num_classes > 0,
@@ -126,8 +135,16 @@ class LossConfig:
     gp_gamma: float = 1.0           # gradient penalty target norm (750 for CIFAR-10)
     drift: float = 0.001            # epsilon_drift * D(real)^2
     r1_gamma: float = 0.0           # optional R1 penalty on reals (0 disables)
+    # Which images the GP / R1 gradient is taken with respect to. "full": the full-resolution images the
+    # authors' releases feed D at every lod (TF loss.py, Theano train.py), i.e. the working-resolution
+    # gradient norm divided by 2**floor(lod). "working": the images D sees at the current level, which
+    # makes early phases' target effectively 2**floor(lod) times smaller and their weight larger.
+    gp_scale: str = "full"
     acgan_weight: float = 1.0       # weight of the AC-GAN label cross-entropy
     ortho_reg: float = 0.0          # BigGAN's off-diagonal orthogonal regularisation of G (1e-4 there; 0 off)
+    # "code": BigGAN-PyTorch utils.ortho, which adds 2*beta*(W W^T * (1-I)) W to the gradient; "paper": the
+    # gradient of the paper's eq. 3, beta*||W W^T * (1-I)||_F^2, i.e. 4*beta*(...)W (twice the code's).
+    ortho_form: str = "code"
 
     KINDS = ("wgan-gp", "minimax", "non-saturating", "lsgan", "hinge")
 
@@ -136,30 +153,36 @@ class LossConfig:
         for name in ("gp_lambda", "drift", "r1_gamma", "acgan_weight", "ortho_reg"):
             _check(getattr(self, name) >= 0, f"{name} must be >= 0, got {getattr(self, name)}")
         _check(self.gp_gamma > 0, f"gp_gamma must be > 0, got {self.gp_gamma}")
+        _check(self.gp_scale in ("full", "working"), f"gp_scale must be 'full' or 'working', got {self.gp_scale!r}")
+        _check(self.ortho_form in ("code", "paper"), f"ortho_form must be 'code' or 'paper', got {self.ortho_form!r}")
 
 
-# Minibatch per resolution of the TF release's single-GPU preset.
-TF_MINIBATCH_1GPU: dict[int, int] = {4: 128, 8: 128, 16: 128, 32: 64, 64: 32, 128: 16, 256: 8, 512: 4}
-# Kimg per tick of the TF release: shorter ticks at higher resolutions.
-TF_TICK_KIMG: dict[int, float] = {4: 160, 8: 140, 16: 120, 32: 100, 64: 80, 128: 60, 256: 40, 512: 30, 1024: 20}
+# Kimg per tick of the TF release (``TrainingSchedule.tick_kimg_dict``): shorter ticks at higher resolutions.
+TF_TICK_KIMG: dict[int, float] = {4: 160, 8: 140, 16: 120, 32: 100, 64: 80, 128: 60, 256: 40, 512: 20, 1024: 10}
 
 
 @dataclass
 class ScheduleConfig:
-    """Progressive-growing schedule in kimg (``TrainingSchedule`` of the TF release)."""
+    """Progressive-growing schedule in kimg; defaults are those of ``TrainingSchedule`` in the TF release's
+    ``train.py`` (the presets in :mod:`progan.presets` set the rest of each recipe)."""
 
     initial_resolution: int = 4
     lod_training_kimg: float = 600.0     # stable phase per resolution (paper: 800)
     lod_transition_kimg: float = 600.0   # fade-in phase per resolution (paper: 800)
     total_kimg: float = 15000.0
-    minibatch_base: int = 16
-    minibatch: dict[int, int] = field(default_factory=lambda: dict(TF_MINIBATCH_1GPU))
+    minibatch_base: int = 16             # global minibatch where ``minibatch`` has no entry
+    minibatch: dict[int, int] = field(default_factory=dict)
     lr_base: float = 0.001               # G and D (paper Sec. A.1)
     g_lr_base: float = 0.0               # G's rate where g_lr has no entry (0: lr_base); BigGAN: G 5e-5, D 2e-4
     d_lr_base: float = 0.0               # D's rate where d_lr has no entry (0: lr_base)
     g_lr: dict[int, float] = field(default_factory=dict)
     d_lr: dict[int, float] = field(default_factory=dict)
+    # Learning-rate ramp-up of the Theano release (misc.rampup): rate * exp(-5 (1 - kimg / rampup)^2) for
+    # kimg < rampup; its config.py uses 40 kimg. The TF release has none (0).
     lr_rampup_kimg: float = 0.0
+    # The TF release evaluates the schedule (lod, minibatch, rates, Adam reset, end of tick) once every
+    # ``minibatch_repeats`` minibatches (its train.py default: 4); the Theano release every minibatch (1).
+    minibatch_repeats: int = 4
     tick_kimg_base: float = 160.0
     tick_kimg: dict[int, float] = field(default_factory=lambda: dict(TF_TICK_KIMG))
 
@@ -176,6 +199,7 @@ class ScheduleConfig:
         _check(self.lr_base > 0, f"lr_base must be > 0, got {self.lr_base}")
         _check(self.g_lr_base >= 0 and self.d_lr_base >= 0, "g_lr_base and d_lr_base must be >= 0 (0: lr_base)")
         _check(self.lr_rampup_kimg >= 0, "lr_rampup_kimg must be >= 0")
+        _check(self.minibatch_repeats >= 1, f"minibatch_repeats must be >= 1, got {self.minibatch_repeats}")
         _check(self.tick_kimg_base > 0, "tick_kimg_base must be > 0")
 
 
@@ -186,10 +210,17 @@ class OptimConfig:
     beta1: float = 0.0
     beta2: float = 0.99
     eps: float = 1e-8
-    reset_on_lod_change: bool = True     # the TF release resets Adam state at each lod change
-    ema_beta: float = 0.999              # per D step, continuous across growth (0 disables)
+    reset_on_lod_change: bool = True     # both releases reset Adam state at each lod change
+    ema_beta: float = 0.999              # G weight average; continuous across growth (0 disables)
+    # When G_ema follows G. "d_step": the TF release (train.py runs Gs_update_op with every D step, i.e.
+    # from G as it was before that iteration's G step, ema_beta per D step). "g_step": BigGAN-PyTorch
+    # (ema.update once after each G step, ema_beta per G step).
+    ema_update: str = "d_step"
     ema_start_kimg: float = 0.0          # before this, G_ema simply copies G (BigGAN's EMA start)
     d_steps: int = 1                     # D steps per G step
+    # The Theano release's separate_funcs=False (its CIFAR-10 run): one function updates G and D at once
+    # from the same fakes, each from the other's weights before the step (needs d_steps=1).
+    joint_step: bool = False
     max_consecutive_skips: int = 20      # non-finite steps in a row before training stops
 
     def validate(self) -> None:
@@ -198,6 +229,9 @@ class OptimConfig:
         _check(0.0 <= self.ema_beta < 1.0, f"ema_beta must be in [0, 1), got {self.ema_beta}")
         _check(self.ema_start_kimg >= 0, "ema_start_kimg must be >= 0")
         _check(self.d_steps >= 1, f"d_steps must be >= 1, got {self.d_steps}")
+        _check(self.ema_update in ("d_step", "g_step"),
+               f"ema_update must be 'd_step' or 'g_step', got {self.ema_update!r}")
+        _check(not self.joint_step or self.d_steps == 1, "joint_step updates G and D together: set optim.d_steps=1")
         _check(self.max_consecutive_skips >= 1, "max_consecutive_skips must be >= 1")
 
 
@@ -217,6 +251,7 @@ class RunConfig:
     metrics_every: int = 0               # ticks between metric evaluations (0: at snapshots)
     metrics_num: int = 2048              # generated images per metric evaluation
     resume: str | None = None            # None | "latest" | path to a checkpoint or run folder
+    init_from: str | None = None         # fine-tuning: G, D, G_ema weights of a snapshot; a new run at kimg 0
     max_minutes: float = 0.0             # wall-clock budget: stop (with a snapshot) at the first tick past it; 0 = none
 
     def validate(self) -> None:
@@ -226,6 +261,7 @@ class RunConfig:
         _check(self.metrics_every >= 0, "metrics_every must be >= 0")
         _check(self.metrics_num >= 2, "metrics_num must be >= 2")
         _check(self.max_minutes >= 0, "max_minutes must be >= 0 (0: no limit)")
+        _check(not (self.init_from and self.resume), "init_from starts a new run and resume continues one: pick one")
         _check(self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
                f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
 

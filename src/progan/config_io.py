@@ -106,5 +106,25 @@ def apply_override(cfg: TrainConfig, assignment: str) -> None:
                 raise UserError(f"{'.'.join(parts[: i + 1])!r} has no fields")
 
 
+# Fields added after checkpoints were first written, with the value that reproduces what those older runs
+# computed (a field absent from a saved configuration takes this, not today's default).
+LEGACY_VALUES: dict[tuple[str, str], Any] = {
+    ("network", "fused_scale"): False,     # D blocks pooled after bias + activation
+    ("loss", "gp_scale"): "working",       # penalties at the working resolution
+    ("loss", "ortho_form"): "paper",       # beta * ||W W^T * (1 - I)||^2
+    ("optim", "ema_update"): "g_step",     # EMA after the G step (with beta**d_steps: exact for d_steps=1)
+    ("schedule", "minibatch_repeats"): 1,  # schedule evaluated every minibatch
+}
+
+
+def upgrade_config_dict(data: dict[str, Any]) -> dict[str, Any]:
+    """A saved training configuration with the fields it predates filled in as that run computed them."""
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    for (section, name), value in LEGACY_VALUES.items():
+        if isinstance(out.get(section), dict) and name not in out[section]:
+            out[section][name] = value
+    return out
+
+
 def train_config_from_dict(data: dict[str, Any]) -> TrainConfig:
     return from_dict(TrainConfig, data)

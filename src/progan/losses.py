@@ -34,10 +34,16 @@ def _run_d(D: DFn, images: Tensor, labels: Tensor | None) -> tuple[Tensor, Tenso
     return scores.float(), (None if logits is None else logits.float())
 
 
-def _input_grad_norms(scores: Tensor, images: Tensor) -> Tensor:
-    """Per-sample L2 norm of d(sum scores)/d images, kept differentiable (create_graph) for the penalty."""
+def _input_grad_norms(scores: Tensor, images: Tensor, scale: float = 1.0) -> Tensor:
+    """Per-sample L2 norm of d(sum scores)/d images times ``scale``, kept differentiable (create_graph).
+
+    ``scale = 1 / f`` gives the norm with respect to the images nearest-upscaled by ``f`` that the
+    authors' D takes at every lod: D average-pools them back, so each of the f^2 copies of a pixel
+    receives 1/f^2 of its gradient and the norm shrinks by f.
+    """
     (grad,) = torch.autograd.grad(scores.sum(), images, create_graph=True)
-    return grad.float().flatten(1).norm(dim=1)
+    norms = grad.float().flatten(1).norm(dim=1)
+    return norms * scale if scale != 1.0 else norms
 
 
 def _acgan_ce(logits: Tensor, labels: Tensor) -> Tensor:
@@ -54,15 +60,31 @@ def gradient_penalty(
     gamma: float = 1.0,
     *,
     generator: torch.Generator | None = None,
+    upscale: int = 1,
 ) -> Tensor:
     """Per-sample ``(||grad_x D(x)|| - gamma)^2 / gamma^2`` at ``x = lerp(real, fake, u)``, ``u ~ U[0, 1]``
-    per sample (Gulrajani et al. 2017 with the target gamma of the ProGAN TF release). ``[N]``, float32."""
-    return _gradient_penalty(D, reals, fakes, labels, gamma, generator)[0]
+    per sample (Gulrajani et al. 2017 with the target gamma of the ProGAN TF release). ``[N]``, float32.
+
+    ``upscale = f`` takes the gradient with respect to the images nearest-upscaled by ``f``, as the TF
+    release's ``loss.py`` does with the full-resolution images it feeds D at lod ``log2 f`` (see
+    :func:`gradient_upscale`)."""
+    return _gradient_penalty(D, reals, fakes, labels, gamma, generator, upscale=upscale)[0]
+
+
+def gradient_upscale(full_resolution: int, working_resolution: int, gp_scale: str) -> int:
+    """The factor ``f`` between the images the authors' D differentiates at (full resolution at every lod)
+    and the working-resolution images progan's D takes: ``2**floor(lod)`` for ``gp_scale="full"``, 1 for
+    ``"working"``."""
+    if gp_scale == "working":
+        return 1
+    if full_resolution % working_resolution:
+        raise ValueError(f"working resolution {working_resolution} does not divide {full_resolution}")
+    return full_resolution // working_resolution
 
 
 def _gradient_penalty(
     D: DFn, reals: Tensor, fakes: Tensor, labels: Tensor | None, gamma: float, generator: torch.Generator | None,
-    mix: Tensor | None = None,
+    mix: Tensor | None = None, upscale: int = 1,
 ) -> tuple[Tensor, Tensor]:
     # Fakes from an autocast G are half precision: mix (and differentiate) in the wider dtype.
     dtype = torch.promote_types(reals.dtype, fakes.dtype)
@@ -72,14 +94,15 @@ def _gradient_penalty(
     else:
         u = torch.rand(shape, device=reals.device, dtype=dtype, generator=generator)
     mixed = torch.lerp(reals.detach().to(dtype), fakes.detach().to(dtype), u).requires_grad_(True)
-    norms = _input_grad_norms(_run_d(D, mixed, labels)[0], mixed)
+    norms = _input_grad_norms(_run_d(D, mixed, labels)[0], mixed, 1.0 / upscale)
     return (norms - gamma).square() / gamma**2, norms
 
 
-def r1_penalty(D: DFn, reals: Tensor, labels: Tensor | None) -> Tensor:
-    """Per-sample ``||grad_x D(x)||^2`` on reals (Mescheder et al. 2018); the D loss adds ``r1_gamma / 2`` times it."""
+def r1_penalty(D: DFn, reals: Tensor, labels: Tensor | None, *, upscale: int = 1) -> Tensor:
+    """Per-sample ``||grad_x D(x)||^2`` on reals (Mescheder et al. 2018); the D loss adds ``r1_gamma / 2`` times it.
+    ``upscale`` as in :func:`gradient_penalty`."""
     reals = reals.detach().requires_grad_(True)
-    return _input_grad_norms(_run_d(D, reals, labels)[0], reals).square()
+    return _input_grad_norms(_run_d(D, reals, labels)[0], reals, 1.0 / upscale).square()
 
 
 def d_loss(
@@ -92,6 +115,7 @@ def d_loss(
     generator: torch.Generator | None = None,   # for the gradient-penalty mixing factors
     mix: Tensor | None = None,                  # or the factors themselves, [N] (drawn by the caller)
     fuse: bool = False,                         # one D call on reals ++ fakes (see below)
+    upscale: int = 1,                           # GP / R1 w.r.t. images upscaled by this (gradient_upscale)
     penalty_D: DFn | None = None,               # D for the gradient penalty's call (default D): an eager D
                                                 # when D is compiled, which cannot be differentiated twice
 ) -> tuple[Tensor, dict[str, Tensor]]:
@@ -102,7 +126,9 @@ def d_loss(
     (Goodfellow et al. 2014, J(D) as in Goodfellow 2016, eq. 8), in softplus form;
     lsgan: ``1/2 (D(real) - 1)^2 + 1/2 D(fake)^2`` (Mao et al. 2017, 0-1 coding);
     hinge: ``relu(1 - D(real)) + relu(1 + D(fake))`` (Lim & Ye 2017; Miyato et al. 2018).
-    Any kind: ``+ r1_gamma / 2 * ||grad D(real)||^2`` when ``r1_gamma > 0``; with a conditional D,
+    Any kind: ``+ r1_gamma / 2 * ||grad D(real)||^2`` when ``r1_gamma > 0``. GP and R1 gradients are taken
+    with respect to the images upscaled by ``upscale`` (the authors' full-resolution convention when the
+    caller passes ``2**floor(lod)``). With a conditional D,
     ``+ acgan_weight * (CE(real logits, labels) + CE(fake logits, labels))`` — the fakes were
     generated for ``labels``.
     """
@@ -127,7 +153,7 @@ def d_loss(
         per_sample = fake - real
         if cfg.gp_lambda > 0:
             D_gp = D if penalty_D is None else penalty_D
-            gp, norms = _gradient_penalty(D_gp, reals, fakes, labels, cfg.gp_gamma, generator, mix)
+            gp, norms = _gradient_penalty(D_gp, reals, fakes, labels, cfg.gp_gamma, generator, mix, upscale)
             per_sample = per_sample + cfg.gp_lambda * gp
             logs["loss/gp"], logs["gp/grad_norm"] = gp.mean(), norms.mean()
         if cfg.drift > 0:
@@ -143,7 +169,7 @@ def d_loss(
         raise ValueError(f"unknown loss kind {cfg.kind!r}; expected one of {', '.join(LOSS_KINDS)}")
 
     if use_r1:
-        r1 = _input_grad_norms(real, reals).square()
+        r1 = _input_grad_norms(real, reals, 1.0 / upscale).square()
         per_sample = per_sample + 0.5 * cfg.r1_gamma * r1
         logs["loss/r1"] = r1.mean()
     if real_logits is not None and fake_logits is not None and labels is not None:
@@ -187,10 +213,13 @@ def g_loss(
     return loss, {k: v.detach() for k, v in logs.items()}
 
 
-def orthogonal_regularization(G: torch.nn.Module, beta: float) -> Tensor:
+def orthogonal_regularization(G: torch.nn.Module, beta: float, form: str = "code") -> Tensor:
     """BigGAN's off-diagonal orthogonal regularisation (Brock et al. 2019, Sec. 3.1, eq. 3), float32 scalar.
 
-    ``beta * sum_W ||W W^T * (1 - I)||_F^2`` over every weight of ``G`` with two or more dimensions,
+    ``form="paper"``: ``beta * sum_W ||W W^T * (1 - I)||_F^2`` (eq. 3), whose gradient is
+    ``4 beta (W W^T * (1 - I)) W``. ``form="code"``: half of that, so that the gradient is the
+    ``2 beta (W W^T * (1 - I)) W`` that BigGAN-PyTorch's ``utils.ortho`` adds to each weight's gradient.
+    The sum runs over every weight of ``G`` with two or more dimensions,
     flattened to ``[out, -1]`` (one row per filter, so the Gram matrix compares filters as the
     authors' code does), except embeddings: the shared class embedding is a lookup table, not a
     layer (BigGAN leaves it out). Under spectral norm the stored (un-normalised) weight is used.
@@ -204,4 +233,6 @@ def orthogonal_regularization(G: torch.nn.Module, beta: float) -> Tensor:
         gram = w @ w.T
         off = gram - torch.diag_embed(torch.diagonal(gram))
         total = total.to(p.device) + off.square().sum()
-    return beta * total
+    if form not in ("code", "paper"):
+        raise ValueError(f"form must be 'code' or 'paper', got {form!r}")
+    return (beta if form == "paper" else 0.5 * beta) * total

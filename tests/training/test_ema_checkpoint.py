@@ -89,3 +89,13 @@ def test_latest_checkpoint_looks_into_run_folders(tmp_path: Path) -> None:
     assert ck.latest_checkpoint(tmp_path) == new
     assert ck.list_snapshots(tmp_path / "00000-a") == [old]
     assert json.loads(json.dumps(ck.read_checkpoint(tmp_path).progress)) == {"kimg": 1.5, "lod": 0.0}
+
+
+def test_snapshot_written_before_fused_scale_keeps_its_discriminator_order(tmp_path: Path) -> None:
+    # Before network.fused_scale existed, D pooled after its bias and activation (fused_scale=False);
+    # a snapshot without the field must load that way, while one with the field keeps its value.
+    for stored, expected in ((None, False), (True, True), (False, False)):
+        net = {"resolution": 8} if stored is None else {"resolution": 8, "fused_scale": stored}
+        path = tmp_path / f"network-snapshot-{expected:d}{stored}.safetensors"
+        ck.save_checkpoint(path, modules={}, optimizers={}, rng={}, config={"network": net}, progress={})
+        assert ck.read_checkpoint(path).config["network"]["fused_scale"] is expected

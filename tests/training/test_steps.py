@@ -79,6 +79,44 @@ def test_fp16_uses_dynamic_loss_scaling() -> None:
     assert set(ctx.scalers) == {"G", "D"} and ctx.scalers["D"].get_scale() == 65536.0
 
 
+def test_d_step_takes_the_penalty_at_full_resolution_when_told_the_final_resolution() -> None:
+    """At lod 1.5 (working 8x8 of a 16x16 net) the reported norm is the working one divided by 2."""
+    gen = torch.Generator().manual_seed(3)
+    reals = torch.randn(8, 3, 8, 8, generator=gen)
+    z, mix = torch.randn(8, 16, generator=gen), torch.rand(8, generator=gen)
+    norms = {}
+    for full in (0, 16):
+        G, D = _nets(lod=1.5)
+        stats = Collector(None)
+        ctx = StepContext(torch.device("cpu"), full_resolution=full)
+        d_step(G, D, torch.optim.SGD(D.parameters(), lr=0.0), LossConfig(), reals, None, z, stats, ctx, mix)
+        norms[full] = stats.tick({}, step=0)["gp/grad_norm"]
+    assert norms[16] == pytest.approx(norms[0] / 2, rel=1e-5)
+
+
+def test_joint_step_takes_both_gradients_at_the_weights_before_the_step() -> None:
+    """Theano's separate_funcs=False: D's gradient of the D loss and G's of the G loss, one set of fakes."""
+    from progan import losses
+    from progan.training.steps import joint_step
+
+    gen = torch.Generator().manual_seed(4)
+    reals = torch.randn(8, 3, 16, 16, generator=gen).tanh()
+    z, mix = torch.randn(8, 16, generator=gen), torch.rand(8, generator=gen)
+    cfg = LossConfig()
+    G, D = _nets(lod=0.0)
+    fakes = G(z)
+    d_ref = torch.autograd.grad(losses.d_loss(cfg, D, reals, fakes, None, mix=mix)[0], list(D.parameters()),
+                                allow_unused=True)
+    g_ref = torch.autograd.grad(losses.g_loss(cfg, D, fakes, None)[0], list(G.parameters()), allow_unused=True)
+    opt_D, opt_G = torch.optim.SGD(D.parameters(), lr=0.0), torch.optim.SGD(G.parameters(), lr=0.0)
+    assert joint_step(G, D, opt_G, opt_D, cfg, reals, None, z, Collector(None), StepContext(torch.device("cpu")), mix)
+    for ref, got in ((d_ref, _grads(D)), (g_ref, _grads(G))):
+        for a, b in zip(ref, got):
+            assert (a is None) == (b is None)
+            if a is not None:
+                torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-6)
+
+
 def test_channels_last_steps_match_contiguous() -> None:
     """--channels-last: the same D and G steps in NHWC memory format give the same gradients."""
     gen = torch.Generator().manual_seed(3)

@@ -20,7 +20,8 @@ def _device(name: str) -> str:
 
 @click.command("metrics", context_settings={"show_default": True})
 @click.option("--network", type=click.Path(exists=True, path_type=Path), default=None,
-              help="A network-snapshot-*.safetensors file, or a run folder (every snapshot in it).")
+              help="A network-snapshot-*.safetensors file, a run folder (every snapshot in it), "
+                   "or a .pkl of the authors' releases.")
 @click.option("--data", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Prepared data set. Default: the run's training_options.json.")
 @click.option("--metrics", "metric_list", required=True, metavar="LIST",

@@ -12,8 +12,9 @@ from progan.errors import UserError
 from progan.presets import PRESETS
 
 
-def _resolve_config(preset: str, resume: str | None, outdir: str, overrides: list[str]) -> TrainConfig:
-    from progan.config_io import apply_override, train_config_from_dict
+def _resolve_config(preset: str, resume: str | None, outdir: str, overrides: list[str],
+                    init_from: str | None = None) -> TrainConfig:
+    from progan.config_io import apply_override, from_dict, train_config_from_dict
     from progan.presets import get_preset
 
     if resume:
@@ -25,6 +26,21 @@ def _resolve_config(preset: str, resume: str | None, outdir: str, overrides: lis
         cfg = train_config_from_dict(ckpt.config)
     else:
         cfg = get_preset(preset)
+    if init_from:
+        # Fine-tuning keeps the source's architecture and, unless --set says otherwise, trains at its full
+        # resolution from the first step (no growing).
+        from progan import importers
+        from progan.config import NetworkConfig
+        from progan.training.checkpoint import read_checkpoint
+
+        if importers.is_pickle_path(init_from):
+            cfg.network = importers.read_pickle(init_from).config
+            cfg.run.init_from = init_from
+        else:
+            source = read_checkpoint(init_from, prefixes=())
+            cfg.network = from_dict(NetworkConfig, source.config["network"], "network")
+            cfg.run.init_from = str(source.path)
+        cfg.schedule.initial_resolution = cfg.network.resolution
     for assignment in overrides:
         apply_override(cfg, assignment)
     return cfg
@@ -43,6 +59,9 @@ def _resolve_config(preset: str, resume: str | None, outdir: str, overrides: lis
 @click.option("--seed", type=click.IntRange(min=0), default=None, help="Random seed.")
 @click.option("--resume", default=None, metavar="latest|PATH",
               help="Continue a run: 'latest' under --outdir, a run folder, or a snapshot file.")
+@click.option("--init-from", default=None, metavar="PATH",
+              help="Fine-tune: start a new run (kimg 0, fresh optimizers) from the G, D and G_ema weights of a "
+                   "snapshot or run folder, at its full resolution without growing.")
 @click.option("--snap", type=click.IntRange(min=1), default=None, help="Ticks between network snapshots.")
 @click.option("--device", default=None, metavar="auto|cpu|cuda[:N]", help="Device (default auto).")
 @click.option("--mirror/--no-mirror", default=None, help="Random horizontal flips of the reals.")
@@ -70,7 +89,7 @@ def _resolve_config(preset: str, resume: str | None, outdir: str, overrides: lis
               help="torch's deterministic algorithms: bitwise resume on GPUs too (an op without one stops).")
 @click.option("--dry-run", is_flag=True, help="Print the resolved configuration as JSON and exit.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def command(data, outdir, preset, kimg, seed, resume, snap, device, mirror, loss, metrics, metrics_every,
+def command(data, outdir, preset, kimg, seed, resume, init_from, snap, device, mirror, loss, metrics, metrics_every,
             max_minutes, overrides, gpus, precision, batch_per_device, channels_last, compile_, tf32, cudnn_benchmark,
             deterministic, dry_run, quiet) -> None:
     """Train a progressive GAN (Karras et al. 2018); one command gives a working demo run on Fashion-MNIST."""
@@ -86,7 +105,9 @@ def command(data, outdir, preset, kimg, seed, resume, snap, device, mirror, loss
     if resume and not dry_run:
         assignments.append(f"run.resume={resume}")
     assignments.append(f"run.outdir={outdir}")
-    cfg = _resolve_config(preset, resume, outdir, assignments)
+    if resume and init_from:
+        raise UserError("--resume continues a run and --init-from starts a new one: pick one")
+    cfg = _resolve_config(preset, resume, outdir, assignments, init_from)
     if cfg.run.metrics:
         from progan.metrics import METRICS
 

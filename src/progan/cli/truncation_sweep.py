@@ -11,7 +11,8 @@ from progan.errors import UserError
 
 @click.command("truncation-sweep", context_settings={"show_default": True})
 @click.option("--network", required=True, type=click.Path(exists=True, path_type=Path), metavar="CKPT",
-              help="A network-snapshot-*.safetensors file, or a run folder (its newest snapshot).")
+              help="A network-snapshot-*.safetensors file, a run folder (its newest snapshot), "
+                   "or a .pkl of the authors' releases.")
 @click.option("--data", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Prepared data set. Default: the run's training_options.json.")
 @click.option("--metrics", "metric_list", default="swd,msssim", metavar="LIST",

@@ -40,20 +40,29 @@ class _ConvAct(nn.Module):
     """Equalized conv + bias, leaky ReLU 0.2, then pixel norm when ``norm`` (G) — the TF order.
 
     With ``cbn`` (a ``which_bn(channels)`` factory) a conditional batch norm reading ``y`` takes pixel
-    norm's place (BigGAN conditioning of a progressive G).
+    norm's place (BigGAN conditioning of a progressive G). With ``pool_first`` (D's fused downsampling
+    conv, TF release ``conv2d_downscale2d`` + ``apply_bias``) the conv output is 2x2-averaged before
+    the bias and the activation.
     """
 
     def __init__(self, cin: int, cout: int, kernel: int, *, equalized: bool, norm: bool,
-                 cbn: Callable[[int], nn.Module] | None = None) -> None:
+                 cbn: Callable[[int], nn.Module] | None = None, pool_first: bool = False) -> None:
         super().__init__()
         self.conv = EqualizedConv2d(cin, cout, kernel, equalized=equalized)
         self.norm = norm
         self.cbn = cbn(cout) if cbn is not None else None
+        self.pool_first = pool_first
+
+    def _conv_pool_bias(self, x: Tensor) -> Tensor:
+        conv = self.conv
+        x = downsample2d(F.conv2d(x, conv.effective_weight(), None, padding=conv.padding))
+        # The bias in the conv output's dtype, as F.conv2d adds it under autocast.
+        return x if conv.bias is None else x + conv.bias.to(x.dtype).view(1, -1, 1, 1)
 
     def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         # In place: the conv's output is not needed for its backward, and leaky ReLU's own
         # backward (and double backward, for the gradient penalty) works from its output.
-        x = F.leaky_relu(self.conv(x), LRELU_SLOPE, inplace=True)
+        x = F.leaky_relu(self._conv_pool_bias(x) if self.pool_first else self.conv(x), LRELU_SLOPE, inplace=True)
         if self.cbn is not None:
             return self.cbn(x, y)
         return pixel_norm(x) if self.norm else x
@@ -97,15 +106,18 @@ class _GBlock(nn.Module):
 
 
 class _DBlock(nn.Module):
-    """Two 3x3 convs, 2x2 average pool."""
+    """Two 3x3 convs and a 2x2 average pool: after the second conv's bias and activation, or, with
+    ``fused`` (TF release ``fused_scale=True``), between its conv and its bias (see NetworkConfig)."""
 
-    def __init__(self, cin: int, cout: int, *, equalized: bool) -> None:
+    def __init__(self, cin: int, cout: int, *, equalized: bool, fused: bool) -> None:
         super().__init__()
+        self.fused = fused
         self.conv0 = _ConvAct(cin, cin, 3, equalized=equalized, norm=False)
-        self.conv1 = _ConvAct(cin, cout, 3, equalized=equalized, norm=False)
+        self.conv1 = _ConvAct(cin, cout, 3, equalized=equalized, norm=False, pool_first=fused)
 
     def forward(self, x: Tensor) -> Tensor:
-        return downsample2d(self.conv1(self.conv0(x)))
+        x = self.conv1(self.conv0(x))
+        return x if self.fused else downsample2d(x)
 
 
 class _DOutput(nn.Module):
@@ -238,7 +250,8 @@ class Discriminator(_Progressive):
     """ProGAN discriminator: ``D(images, labels=None, lod=None) -> (scores [N], logits [N, K] | None)``.
 
     Mirror of the generator (TF release ``D_paper``): 1x1 fromRGB + leaky ReLU per level, one block
-    per resolution halving, and a 4x4 output block with the minibatch-stddev layer. Under AC-GAN
+    per resolution halving (its pooling placed as ``cfg.fused_scale`` says), and a 4x4 output block
+    with the minibatch-stddev layer. Under AC-GAN
     conditioning the last dense layer also gives ``num_classes`` label logits; ``labels`` are not an
     input of this discriminator and are accepted only so every D has one signature.
     """
@@ -248,7 +261,7 @@ class Discriminator(_Progressive):
         eq = cfg.equalized_lr
         self.num_logits = self.num_classes if cfg.conditioning == "acgan" else 0
         self.blocks = nn.ModuleList([_DOutput(cfg, 1 + self.num_logits)])
-        self.blocks.extend(_DBlock(cfg.nf(res - 1), cfg.nf(res - 2), equalized=eq)
+        self.blocks.extend(_DBlock(cfg.nf(res - 1), cfg.nf(res - 2), equalized=eq, fused=cfg.fused_scale)
                            for res in range(3, self.resolution_log2 + 1))
         self.from_rgb = nn.ModuleList(_ConvAct(cfg.channels, cfg.nf(res - 1), 1, equalized=eq, norm=False)
                                       for res in range(2, self.resolution_log2 + 1))

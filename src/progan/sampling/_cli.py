@@ -32,7 +32,8 @@ def _classes(ctx: click.Context, param: click.Parameter, value: str | None) -> l
 def network_option(f: F) -> F:
     return click.option(
         "--network", required=True, type=click.Path(path_type=Path), metavar="CKPT",
-        help="A network-snapshot-*.safetensors file, or a run folder (its newest snapshot).",
+        help="A network-snapshot-*.safetensors file, a run folder (its newest snapshot), or a .pkl of "
+             "the authors' releases (converted in memory, see progan import).",
     )(f)
 
 

@@ -23,6 +23,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from progan.config_io import upgrade_config_dict
 from progan.errors import CheckpointError
 
 FORMAT = "progan-checkpoint"
@@ -145,7 +146,7 @@ def read_checkpoint(path: str | os.PathLike[str], *, prefixes: tuple[str, ...] |
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"{path} is truncated or not a checkpoint ({' '.join(str(e).split())[:120]})") from None
     try:
-        config = json.loads(meta["config"])
+        config = upgrade_config_dict(json.loads(meta["config"]))
         progress = json.loads(meta["progress"])
         extra = {"optimizers": json.loads(meta.get("optimizers", "{}")), **json.loads(meta.get("extra", "{}"))}
     except (KeyError, json.JSONDecodeError):
@@ -185,12 +186,16 @@ def latest_checkpoint(outdir: str | os.PathLike[str]) -> Path | None:
 def load_generator(path: str | os.PathLike[str], *, device: str | torch.device = "cpu", ema: bool = True) -> torch.nn.Module:
     """The generator of a checkpoint (the averaged ``G_ema`` by default), in eval mode, at the checkpoint's lod.
 
-    ``G(z, labels=None)`` returns images in [-1, 1] at ``G.output_resolution``.
+    ``G(z, labels=None)`` returns images in [-1, 1] at ``G.output_resolution``. A ``.pkl`` of the
+    authors' releases is converted in memory (:func:`progan.importers.load_generator`).
     """
     from progan.config_io import from_dict
     from progan.config import NetworkConfig
+    from progan import importers
     from progan.networks import build_generator
 
+    if importers.is_pickle_path(path) and Path(path).is_file():
+        return importers.load_generator(path, device=device, ema=ema)
     name = "G_ema" if ema else "G"
     ckpt = read_checkpoint(path, prefixes=(name,))
     net_cfg = from_dict(NetworkConfig, ckpt.config["network"], "network")

@@ -36,10 +36,10 @@ from progan.training import checkpoint as ckpt_io
 from progan.training.ema import update_ema
 from progan.training.plot import plot_stats
 from progan.training.rundir import create_run_dir, resolve_resume, write_json
-from progan.training.schedule import Phase, phase_at
+from progan.training.schedule import Phase, check_batch_layout, phase_at
 from progan.training.stats import Collector, truncate_stats
 from progan.training import distributed as dist_utils
-from progan.training.steps import StepContext, d_step, g_step
+from progan.training.steps import StepContext, d_step, g_step, joint_step
 from progan.numerics import training_numerics
 from progan.training import equivalence
 from progan.training.compiling import compile_networks
@@ -78,6 +78,8 @@ class Progress:
     skipped: int = 0
     consecutive_skips: int = 0
     lod: float = 0.0
+    phase_nimg: int = 0      # where the schedule was last evaluated (every schedule.minibatch_repeats steps)
+    repeat: int = 0          # minibatches since then
 
 
 class _Trainer:
@@ -97,6 +99,7 @@ class _Trainer:
         cfg.run.data = str(data_dir)
         self._fit_network_to_data()
         cfg.validate()
+        check_batch_layout(cfg, self.world.world_size)
 
         self.run_dir = self._make_run_dir(resume_ckpt, data_dir)
         self._log_handler: logging.Handler | None = None
@@ -116,10 +119,11 @@ class _Trainer:
         equivalence.prepare(self.G, self.D, cfg, self.world)  # cross-replica BN; warns what stays non-equivalent
         self.G_run, self.D_run = compile_networks(self.G, self.D, cfg.loss, enabled=cfg.compute.compile,
                                                   main=self.world.is_main)
-        self.ctx = StepContext(self.device, cfg.compute.precision, cfg.compute.batch_per_device, self.world)
+        self.ctx = StepContext(self.device, cfg.compute.precision, cfg.compute.batch_per_device, self.world,
+                               full_resolution=cfg.network.resolution)
         if cfg.loss.ortho_reg > 0:
-            beta = cfg.loss.ortho_reg
-            self.ctx.g_regularizer = lambda G: losses.orthogonal_regularization(G, beta)
+            beta, form = cfg.loss.ortho_reg, cfg.loss.ortho_form
+            self.ctx.g_regularizer = lambda G: losses.orthogonal_regularization(G, beta, form)
         betas = (cfg.optim.beta1, cfg.optim.beta2)
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=cfg.schedule.lr_base, betas=betas, eps=cfg.optim.eps)
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=cfg.schedule.lr_base, betas=betas, eps=cfg.optim.eps)
@@ -133,6 +137,8 @@ class _Trainer:
         self.total_nimg = int(round(cfg.schedule.total_kimg * 1000))
         if resume_ckpt is not None:
             self._restore(resume_ckpt)
+        elif cfg.run.init_from:
+            self._init_weights(cfg.run.init_from)
         self.grid_z, self.grid_labels = self._grid_latents()
         if resume_ckpt is not None and self.world.is_main:
             truncate_stats(self.run_dir / "stats.jsonl", self.state.nimg)
@@ -151,6 +157,11 @@ class _Trainer:
 
     def _fit_network_to_data(self) -> None:
         net = self.cfg.network
+        if self.cfg.run.init_from and (net.resolution, net.channels) != (self.ds.resolution, self.ds.channels):
+            from progan.errors import UserError
+
+            raise UserError(f"--init-from network makes {net.resolution}x{net.resolution}x{net.channels} images but "
+                            f"{self.cfg.run.data} holds {self.ds.resolution}x{self.ds.resolution}x{self.ds.channels}")
         if net.resolution != self.ds.resolution or net.channels != self.ds.channels:
             log.info("network resolution/channels taken from the data set: %dx%d, %d channel(s)",
                      self.ds.resolution, self.ds.resolution, self.ds.channels)
@@ -213,6 +224,24 @@ class _Trainer:
         self.state = Progress(**ckpt.progress["state"])
         log.info("resumed from %s at kimg %.1f", ckpt.path, self.state.nimg / 1000)
 
+    def _init_weights(self, source: str) -> None:
+        """Fine-tuning: G, D and G_ema from a snapshot (or an imported network); everything else starts fresh."""
+        from progan import importers
+        from progan.errors import CheckpointError
+
+        if importers.is_pickle_path(source):
+            states = importers.read_pickle(source).states
+        else:
+            ckpt = ckpt_io.read_checkpoint(source, prefixes=("G", "D", "G_ema"))
+            states = {name: ckpt.module_state(name) for name in ("G", "D", "G_ema")}
+        try:
+            for name, module in (("G", self.G), ("D", self.D), ("G_ema", self.G_ema)):
+                module.load_state_dict(states[name])
+        except (RuntimeError, KeyError) as e:
+            raise CheckpointError(
+                f"--init-from {source} does not fit this network ({str(e).splitlines()[0][:150]})") from None
+        log.info("weights from %s; a new run starts at kimg 0", source)
+
     def save_snapshot(self) -> Path:
         st = self.state
         path = self.run_dir / ckpt_io.snapshot_name(st.nimg)
@@ -262,25 +291,45 @@ class _Trainer:
             return None
         return self._local(torch.rand(n, 1, 1, 1, generator=self.gen, device=self.device))
 
+    def _reals(self, ph: Phase) -> tuple[torch.Tensor, torch.Tensor | None]:
+        reals, labels = self.loader.next(ph.minibatch, ph.resolution, alpha=ph.alpha, device=self.device)
+        if self.labels_all is None:
+            labels = None
+        if self.cfg.compute.channels_last:
+            reals = reals.contiguous(memory_format=torch.channels_last)
+        return reals, labels
+
+    def _update_ema(self, updates: int) -> None:
+        opt = self.cfg.optim
+        # ``updates`` EMA steps towards the same G equal one with beta**updates.
+        beta = opt.ema_beta ** updates if self.state.nimg / 1000 >= opt.ema_start_kimg else 0.0
+        update_ema(self.G_ema, self.G, beta)
+
     def iteration(self, ph: Phase) -> None:
         cfg, st = self.cfg, self.state
         self._set_phase(ph)
         ok = True
-        for _ in range(cfg.optim.d_steps):
-            reals, labels = self.loader.next(ph.minibatch, ph.resolution, alpha=ph.alpha, device=self.device)
-            if self.labels_all is None:
-                labels = None
-            if cfg.compute.channels_last:
-                reals = reals.contiguous(memory_format=torch.channels_last)
+        if cfg.optim.joint_step:
+            reals, labels = self._reals(ph)
             z, mix = self._latents(ph.minibatch), self._mix(ph.minibatch)
-            ok &= d_step(self.G_run, self.D_run, self.opt_D, cfg.loss, reals, labels, z, self.stats, self.ctx, mix)
+            self._update_ema(1)  # the Theano function updates Gs from G's weights before the step
+            ok = joint_step(self.G_run, self.D_run, self.opt_G, self.opt_D, cfg.loss, reals, labels, z,
+                            self.stats, self.ctx, mix)
             st.nimg += ph.minibatch
-        z = self._latents(ph.minibatch)
-        ok &= g_step(self.G_run, self.D_run, self.opt_G, cfg.loss, z, self._random_labels(ph.minibatch),
-                     self.stats, self.ctx)
-        # G changes only in its own step, so d_steps EMA updates with the same G equal one with beta**d_steps.
-        beta = cfg.optim.ema_beta ** cfg.optim.d_steps if st.nimg / 1000 >= cfg.optim.ema_start_kimg else 0.0
-        update_ema(self.G_ema, self.G, beta)
+        else:
+            for _ in range(cfg.optim.d_steps):
+                reals, labels = self._reals(ph)
+                z, mix = self._latents(ph.minibatch), self._mix(ph.minibatch)
+                ok &= d_step(self.G_run, self.D_run, self.opt_D, cfg.loss, reals, labels, z, self.stats, self.ctx,
+                             mix)
+                st.nimg += ph.minibatch
+            if cfg.optim.ema_update == "d_step":
+                self._update_ema(cfg.optim.d_steps)  # TF: Gs_update_op runs with each D step, before G's step
+            z = self._latents(ph.minibatch)
+            ok &= g_step(self.G_run, self.D_run, self.opt_G, cfg.loss, z, self._random_labels(ph.minibatch),
+                         self.stats, self.ctx)
+            if cfg.optim.ema_update == "g_step":
+                self._update_ema(1)
         if ok:
             st.consecutive_skips = 0
         else:
@@ -370,18 +419,23 @@ def _train(cfg: TrainConfig, *, progress: bool) -> Path:
              t.ds.resolution, cfg.preset, t.device)
     if main:
         t.save_reals()
+        if st.nimg == 0:
+            t.save_fakes()  # as the TF release: the grid before any step (with --init-from, the source's G_ema)
     bar = tqdm(total=round(t.total_nimg / 1000, 3), initial=round(st.nimg / 1000, 3), unit="kimg",
                disable=not progress, dynamic_ncols=True,
                bar_format="{l_bar}{bar}| {n:.2f}/{total:.2f} kimg [{elapsed}<{remaining}{postfix}]")
     tick_start_time = start_time = time.perf_counter()
     try:
         while st.nimg < t.total_nimg:
-            ph = phase_at(st.nimg, cfg.schedule, cfg.network.resolution)
+            if st.repeat == 0:
+                st.phase_nimg = st.nimg
+            ph = phase_at(st.phase_nimg, cfg.schedule, cfg.network.resolution)
             before = st.nimg
             t.iteration(ph)
+            st.repeat = (st.repeat + 1) % cfg.schedule.minibatch_repeats
             bar.update((st.nimg - before) / 1000)
             done = st.nimg >= t.total_nimg
-            if st.nimg < st.tick_start_nimg + ph.tick_kimg * 1000 and not done:
+            if (st.repeat or st.nimg < st.tick_start_nimg + ph.tick_kimg * 1000) and not done:
                 continue
             if cfg.run.max_minutes:
                 done = done or t.out_of_time(start_time)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from progan.errors import CheckpointError
-from progan.training.checkpoint import latest_checkpoint
+from progan.training.checkpoint import latest_checkpoint, read_checkpoint
 
 _RUN_RE = re.compile(r"^(\d{5})-")
 
@@ -26,7 +26,22 @@ def create_run_dir(outdir: str | os.PathLike[str], desc: str) -> Path:
 
 
 def resolve_resume(resume: str, outdir: str | os.PathLike[str]) -> Path:
-    """``latest`` -> newest snapshot under ``outdir``; a run folder -> its newest snapshot; else the file."""
+    """``latest`` -> newest snapshot under ``outdir``; a run folder -> its newest snapshot; else the file.
+
+    A snapshot that only holds networks (``progan import``) cannot be continued: a one-line error.
+    """
+    path = _resume_target(resume, outdir)
+    if path.suffix.lower() in (".pkl", ".pickle"):
+        raise CheckpointError(f"--resume: {path} is a network pickle, not a progan training run: it holds no "
+                              "training state to continue; start a new run from its weights with --init-from")
+    if "imported_from" in read_checkpoint(path, prefixes=()).extra:
+        raise CheckpointError(f"--resume: {path} was made by `progan import`: it holds networks but no optimizer, "
+                              "schedule or random-generator state to continue; start a new run from its weights "
+                              "with --init-from")
+    return path
+
+
+def _resume_target(resume: str, outdir: str | os.PathLike[str]) -> Path:
     if resume == "latest":
         found = latest_checkpoint(outdir)
         if found is None:

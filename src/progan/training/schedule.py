@@ -2,7 +2,8 @@
 
 Follows ``TrainingSchedule`` of the ProGAN TF release (``train.py``): phases of
 ``lod_training_kimg`` stable images followed by ``lod_transition_kimg`` fade-in
-images per resolution, starting at ``initial_resolution``.
+images per resolution, starting at ``initial_resolution``; the optional learning-rate
+ramp-up is the Theano release's (``misc.rampup``).
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from progan.config import ScheduleConfig
+from progan.config import ScheduleConfig, TrainConfig
+from progan.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -47,8 +49,7 @@ def phase_at(nimg: int, cfg: ScheduleConfig, resolution: int) -> Phase:
     level = int(math.floor(lod))
     res = resolution >> level
     alpha = 1.0 - (lod - level)
-    # The TF release ramps both rates up linearly from the start of training.
-    rampup = min(kimg / cfg.lr_rampup_kimg, 1.0) if cfg.lr_rampup_kimg > 0 else 1.0
+    rampup = lr_rampup(kimg, cfg.lr_rampup_kimg)
     return Phase(
         kimg=kimg,
         lod=lod,
@@ -59,3 +60,53 @@ def phase_at(nimg: int, cfg: ScheduleConfig, resolution: int) -> Phase:
         d_lr=cfg.d_lr.get(res, cfg.d_lr_base or cfg.lr_base) * rampup,
         tick_kimg=cfg.tick_kimg.get(res, cfg.tick_kimg_base),
     )
+
+
+def lr_rampup(kimg: float, rampup_kimg: float) -> float:
+    """Learning-rate factor of the Theano release (``misc.rampup``, config.py ``rampup_kimg=40``):
+    ``exp(-5 (1 - kimg / rampup_kimg)^2)`` before ``rampup_kimg``, then 1. The TF release has no ramp-up."""
+    if rampup_kimg <= 0 or kimg >= rampup_kimg:
+        return 1.0
+    t = 1.0 - max(kimg, 0.0) / rampup_kimg
+    return math.exp(-5.0 * t * t)
+
+
+def schedule_resolutions(cfg: ScheduleConfig, resolution: int) -> list[int]:
+    """Every working resolution the schedule visits, from ``initial_resolution`` (or the full resolution
+    when nothing grows) up to ``resolution``."""
+    if cfg.lod_training_kimg + cfg.lod_transition_kimg <= 0:
+        return [resolution]
+    start = min(cfg.initial_resolution, resolution)
+    return [start << i for i in range(int(math.log2(resolution // start)) + 1)]
+
+
+def check_batch_layout(cfg: TrainConfig, world_size: int) -> None:
+    """Refuse, before training starts, a schedule whose minibatches cannot be laid out as one process would.
+
+    For every resolution of the schedule: the global minibatch must split evenly over ``world_size`` ranks,
+    and each rank's batch and micro-batch (``compute.batch_per_device``) must hold whole minibatch-stddev
+    groups of ``min(mbstd_group_size, global minibatch)`` samples, the group one process would use (the
+    paper's whole-minibatch statistic, ``mbstd_group_size`` >= minibatch, cannot be split at all).
+    Otherwise D fails at that resolution (often days into a run) or computes a different statistic.
+    """
+    net, sched = cfg.network, cfg.schedule
+    group = net.mbstd_group_size if net.architecture == "progan" and net.mbstd_group_size > 1 else 0
+    micro = cfg.compute.batch_per_device
+    for res in schedule_resolutions(sched, net.resolution):
+        mb = sched.minibatch.get(res, sched.minibatch_base)
+        where = f"at {res}x{res} the minibatch is {mb}"
+        if mb % world_size:
+            raise UserError(f"{where}, which does not split over {world_size} processes; "
+                            f"set schedule.minibatch / minibatch_base to multiples of {world_size}")
+        per_rank = mb // world_size
+        if not group:
+            continue
+        g = min(group, mb)
+        if per_rank % g:
+            what = "the whole minibatch" if g == mb else f"groups of {g}"
+            raise UserError(f"{where} and minibatch stddev takes {what}: each of the {world_size} process(es) "
+                            f"gets {per_rank}; use a minibatch that is a multiple of {g * world_size} "
+                            f"or set network.mbstd_group_size to a divisor of {per_rank}")
+        if 0 < micro < per_rank and micro % g:
+            raise UserError(f"{where} and minibatch stddev takes groups of {g}: compute.batch_per_device "
+                            f"{micro} must be a multiple of {g}")

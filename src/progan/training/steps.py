@@ -55,6 +55,7 @@ class StepContext:
     world: World = field(default_factory=World)
     scalers: dict[str, torch.amp.GradScaler] = field(default_factory=dict)
     g_regularizer: Callable[[nn.Module], torch.Tensor] | None = None   # e.g. BigGAN's orthogonal regularisation
+    full_resolution: int = 0       # the network's final resolution (0: GP / R1 at the working resolution)
 
     def __post_init__(self) -> None:
         if self.precision == "fp16":
@@ -63,6 +64,12 @@ class StepContext:
 
     def autocast(self) -> contextlib.AbstractContextManager:
         return autocast_context(self.device.type, self.precision)
+
+    def gradient_upscale(self, loss_cfg: LossConfig, working_resolution: int) -> int:
+        """``2**floor(lod)`` when the penalties follow the authors' full-resolution images, else 1."""
+        if not self.full_resolution:
+            return 1
+        return losses.gradient_upscale(self.full_resolution, working_resolution, loss_cfg.gp_scale)
 
     def slices(self, n: int) -> Iterator[slice]:
         step = self.micro_batch if 0 < self.micro_batch < n else n
@@ -121,6 +128,7 @@ def d_step(
     depend on how the batch is split over ranks and micro-batches.
     """
     n = reals.shape[0]
+    upscale = ctx.gradient_upscale(loss_cfg, reals.shape[-1])
     opt_D.zero_grad(set_to_none=True)
     power_iteration_(D)
     with held_power_iteration(G, D):
@@ -131,7 +139,7 @@ def d_step(
                     fakes = G(z[sl], lab)
                 fuse = can_fuse_d_calls(D, sl.stop - sl.start)
                 loss, terms = losses.d_loss(loss_cfg, D, reals[sl], fakes, lab, mix=_part(mix, sl), fuse=fuse,
-                                            penalty_D=eager(D))
+                                            upscale=upscale, penalty_D=eager(D))
             ctx.backward(loss * ((sl.stop - sl.start) / n), "D")
             for name, value in terms.items():
                 stats.report(name, value)
@@ -164,8 +172,60 @@ def g_step(
                     stats.report(name, value)
     finally:
         D.requires_grad_(True)
+    _regularize_g(G, stats, ctx)
+    return ctx.apply(opt_G, G, "G")
+
+
+def _regularize_g(G: nn.Module, stats: Collector, ctx: StepContext) -> None:
     if ctx.g_regularizer is not None:
         reg = ctx.g_regularizer(G)
         ctx.backward(reg, "G")
         stats.report("loss/G_reg", reg)
-    return ctx.apply(opt_G, G, "G")
+
+
+def joint_step(
+    G: nn.Module,
+    D: nn.Module,
+    opt_G: torch.optim.Optimizer,
+    opt_D: torch.optim.Optimizer,
+    loss_cfg: LossConfig,
+    reals: torch.Tensor,
+    labels: torch.Tensor | None,
+    z: torch.Tensor,
+    stats: Collector,
+    ctx: StepContext,
+    mix: torch.Tensor | None = None,
+) -> bool:
+    """G and D updated at once from one set of fakes, each gradient taken at the other's weights before the
+    update: the Theano release's ``separate_funcs=False`` (one Theano function with G and D updates, which
+    its CIFAR-10 run used). False if either update was skipped.
+    """
+    n = reals.shape[0]
+    upscale = ctx.gradient_upscale(loss_cfg, reals.shape[-1])
+    opt_D.zero_grad(set_to_none=True)
+    opt_G.zero_grad(set_to_none=True)
+    power_iteration_(D)  # one step of each network: one power iteration each
+    power_iteration_(G)
+    with held_power_iteration(G, D):
+        for sl in ctx.slices(n):
+            lab = _part(labels, sl)
+            share = (sl.stop - sl.start) / n
+            with ctx.autocast():
+                fakes = G(z[sl], lab)
+                # d_loss detaches the fakes, so this backward reaches D's weights only.
+                loss, terms = losses.d_loss(loss_cfg, D, reals[sl], fakes, lab, mix=_part(mix, sl),
+                                            fuse=can_fuse_d_calls(D, sl.stop - sl.start), upscale=upscale,
+                                            penalty_D=eager(D))
+            ctx.backward(loss * share, "D")
+            D.requires_grad_(False)
+            try:
+                with ctx.autocast():
+                    g_loss, g_terms = losses.g_loss(loss_cfg, D, fakes, lab)
+                ctx.backward(g_loss * share, "G")
+            finally:
+                D.requires_grad_(True)
+            for name, value in (terms | {"loss/G": g_terms["loss/G"]}).items():
+                stats.report(name, value)
+    _regularize_g(G, stats, ctx)
+    ok = ctx.apply(opt_D, D, "D")
+    return ctx.apply(opt_G, G, "G") and ok
