@@ -61,3 +61,10 @@ def test_prepare_switches_cross_replica_bn_on_and_warns_once_from_rank_0(capsys)
                    "and scale)\n")
     prepare(G, D, cfg, World())  # one process: plain batch norm
     assert not any(m.cross_replica for m in norms)
+
+
+def test_runs_saved_before_cross_replica_bn_resume_with_per_process_statistics() -> None:
+    from progan.config_io import train_config_from_dict, upgrade_config_dict
+
+    old = train_config_from_dict(upgrade_config_dict({"compute": {"precision": "fp32"}}))
+    assert old.compute.sync_bn is False and get_preset("tiny").compute.sync_bn is True
