@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'real vs real':24s} {real['cas']['cas']:7.3f} {real['fid']['fid']:8.3f} "
           f"{real['pr']['precision']:6.3f} {real['pr']['recall']:6.3f}")
     for label, p in (("G_ema, no truncation", untrunc), (f"best cas (t={best['truncation']})", best)):
-        print(f"{label:24s} {p['cas']:7.3f} {p['fid']:8.3f} {p['precision']:6.3f} {p['recall']:6.3f}")
+        print(f"{label:24s} {p['cas']:7.3f} {p['fid']:8.3f} {p['pr/precision']:6.3f} {p['pr/recall']:6.3f}")
     doc = {
         "benchmark": "biggan-fashion-mnist class-conditional quality",
         "command": " ".join([os.path.basename(sys.argv[0]), *(argv if argv is not None else sys.argv[1:])]),

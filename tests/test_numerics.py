@@ -71,16 +71,16 @@ def test_deterministic_and_cudnn_benchmark_exclude_each_other() -> None:
 def test_train_applies_the_flags_for_the_run_and_restores_them(tiny_data_16, tmp_path, monkeypatch) -> None:
     from progan.config_io import apply_override
     from progan.presets import get_preset
-    from progan.training import loop
+    from progan.training import loop, trainer
 
     seen = []
-    real_d_step = loop.d_step
+    real_d_step = trainer.d_step
 
     def spy(*args, **kwargs):
         seen.append(numerics.current())
         return real_d_step(*args, **kwargs)
 
-    monkeypatch.setattr(loop, "d_step", spy)
+    monkeypatch.setattr(trainer, "d_step", spy)
     cfg = get_preset("tiny")
     for a in (f"run.data={tiny_data_16}", f"run.outdir={tmp_path}", "schedule.total_kimg=0.016", "run.device=cpu",
               "compute.deterministic=true", "compute.tf32=true"):

@@ -19,12 +19,11 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
 from progan.config import LossConfig, NetworkConfig
+from progan.device import DTYPES
 from progan.networks import build_discriminator, build_generator
 from progan.training.compiling import compile_networks
 from progan.training.stats import Collector
 from progan.training.steps import StepContext, d_step, g_step
-
-_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass
@@ -50,7 +49,7 @@ def matmul_peak_gflops(precision: str, device: torch.device, n: int = 2048, seco
     The best over sizes 256..``n``: on a CPU the cache-resident sizes run fastest (here 512 beats 2048
     by 4-5x on one thread), and the peak is the best the machine does, not the rate of one shape.
     """
-    dtype = _DTYPES[precision]
+    dtype = DTYPES[precision]
     sizes = [s for s in (256, 512, 1024, 2048, 4096) if s <= n] or [n]
     best = 0.0
     for size in sizes:

@@ -37,17 +37,17 @@ def _train(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
 
 def _first_grid(monkeypatch: pytest.MonkeyPatch) -> list[np.ndarray]:
     """Records the first fakes grid a run saves (a short run's later grid reuses the name fakes000000.png)."""
-    import progan.training.loop as loop
+    import progan.training.outputs as outputs
 
     first_grid: list[np.ndarray] = []
-    real_save_image = loop.save_image
+    real_save_image = outputs.save_image
 
     def save_image(array: np.ndarray, path: Path) -> Path:
         if Path(path).name.startswith("fakes") and not first_grid:
             first_grid.append(array.copy())
         return real_save_image(array, path)
 
-    monkeypatch.setattr(loop, "save_image", save_image)
+    monkeypatch.setattr(outputs, "save_image", save_image)
     return first_grid
 
 

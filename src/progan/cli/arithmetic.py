@@ -30,7 +30,8 @@ from progan.sampling._cli import (
 def command(network, base, plus, minus, out, class_, truncation, device, threads) -> None:
     """Latent arithmetic: mean(base) + mean(plus) - mean(minus), as a labelled sheet."""
     apply_threads(threads)
-    from progan.sampling._io import check_output_file, resolve_device
+    from progan.device import resolve_device
+    from progan.sampling._io import check_output_file
     from progan.sampling.arithmetic import arithmetic
     from progan.sampling.latents import parse_seeds
 

@@ -40,7 +40,7 @@ def command(resolution, channels, fmaps, latent, batch, precisions, baseline, co
     import torch
 
     from progan.benchmark import rows_as_dicts, run_bench
-    from progan.training.loop import resolve_device
+    from progan.device import resolve_device
 
     dev = resolve_device(device)
     if threads:

@@ -35,7 +35,8 @@ from progan.sampling._cli import (
 def command(network, seeds, outdir, truncation, classes, grid, batch_size, device, threads, npz) -> None:
     """Generate images: the same seed gives the same image on every run and batch size."""
     apply_threads(threads)
-    from progan.sampling._io import check_output_dir, resolve_device
+    from progan.device import resolve_device
+    from progan.sampling._io import check_output_dir
     from progan.sampling.generate import generate
 
     check_output_dir(outdir)

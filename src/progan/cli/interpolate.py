@@ -42,7 +42,7 @@ def command(network, out, seeds, frames, fps, mode, smoothing_sec, grid, class_,
             device, threads) -> None:
     """Render a video that walks through latent space."""
     apply_threads(threads)
-    from progan.sampling._io import resolve_device
+    from progan.device import resolve_device
     from progan.sampling.interpolate import check_interpolation, interpolate
     from progan.sampling.video import check_video_path
 

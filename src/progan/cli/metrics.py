@@ -10,7 +10,7 @@ from progan.errors import UserError
 
 
 def _device(name: str) -> str:
-    from progan.training.loop import resolve_device
+    from progan.device import resolve_device
 
     try:
         return str(resolve_device(name))

@@ -16,7 +16,20 @@ from progan.metrics.registry import check_metric_names, evaluate
 
 SNAPSHOT_RE = re.compile(r"network-snapshot-(\d+)\.safetensors$")
 
-__all__ = ["MetricsRun", "snapshots_of", "data_of_run", "run_metrics", "format_table"]
+__all__ = ["MetricsRun", "snapshots_of", "data_of_run", "run_metrics", "format_table", "flatten_results",
+           "metric_label"]
+
+
+def metric_label(metric: str, key: str) -> str:
+    """The one name of a metric value everywhere (stats.jsonl, sweeps, tables): the metric itself for its
+    headline value (``swd`` avg, ``fid``), else ``metric/key`` (``swd/16``, ``pr/recall``)."""
+    return metric if key in (metric, "avg") else f"{metric}/{key}"
+
+
+def flatten_results(results: dict[str, dict[str, float]], prefix: str = "") -> dict[str, float]:
+    """``{"swd": {"32": 3.1, "avg": 2.9}}`` -> ``{prefix + "swd/32": 3.1, prefix + "swd": 2.9}``."""
+    return {prefix + metric_label(name, key): float(value)
+            for name, values in results.items() for key, value in values.items()}
 
 
 @dataclass
@@ -117,6 +130,6 @@ def format_table(rows: list[dict]) -> str:
     lines = [f"{'snapshot':<40} {'metric':<16} {'value':>12}"]
     for r in rows:
         for key, value in r["results"].items():
-            label = r["metric"] if key in (r["metric"], "avg") else f"{r['metric']}/{key}"
+            label = metric_label(r["metric"], key)
             lines.append(f"{r['snapshot']:<40} {label:<16} {_fmt(value):>12}")
     return os.linesep.join(lines)

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from progan.device import resolve_device
 from progan.errors import UserError
 
 
@@ -39,21 +40,6 @@ def check_output_dir(path: str | os.PathLike[str]) -> Path:
     if not os.access(path, os.W_OK | os.X_OK):
         raise UserError(f"output folder {path} is not writable")
     return path
-
-
-def resolve_device(name: str | torch.device) -> torch.device:
-    """``auto`` -> CUDA when present, else CPU; a CUDA request without CUDA is a one-line error."""
-    if isinstance(name, torch.device):
-        return name
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise UserError(f"--device {name!r} is not a device; use auto, cpu or cuda[:N]") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda: no CUDA device is available here; use --device cpu")
-    return device
 
 
 def load_network(

@@ -45,15 +45,6 @@ def parse_thresholds(text: str) -> list[float | None]:
     return out
 
 
-def _flat(results: dict[str, dict[str, float]]) -> dict[str, float]:
-    flat: dict[str, float] = {}
-    for name, values in results.items():
-        for key, value in values.items():
-            flat[name if key in (name, "avg") else f"{name}/{key}" if key not in ("precision", "recall") else key] = \
-                float(value)
-    return flat
-
-
 def truncation_sweep(
     G: torch.nn.Module,
     data_dir: str | os.PathLike[str],
@@ -76,6 +67,7 @@ def truncation_sweep(
     """
     from progan.metrics import evaluate
     from progan.metrics.registry import check_metric_names
+    from progan.metrics.report import flatten_results
 
     names = check_metric_names(list(metrics))
     if not thresholds:
@@ -90,7 +82,7 @@ def truncation_sweep(
             accumulate_standing_stats(net, num_batches=standing_stats, seed=seed, truncation=t)
         res = evaluate(net, data_dir, names, num_images=num_images, seed=seed, device=device, truncation=t,
                        **(evaluate_kwargs or {}))
-        point: dict[str, Any] = {"truncation": t, **_flat(res)}
+        point: dict[str, Any] = {"truncation": t, **flatten_results(res)}
         points.append(point)
         if echo is not None:
             echo(f"truncation {'none' if t is None else f'{t:g}':>6}  "
@@ -120,7 +112,7 @@ def plot_sweep(points: list[dict[str, Any]], path: str | os.PathLike[str], title
     x_none = (max(finite) * 1.25 if finite else 1.0)
     xs = [x_none if p["truncation"] is None else p["truncation"] for p in points]
     keys = [k for k in points[0] if k != "truncation" and not k.endswith("_std")]
-    trade = "precision" in keys and "recall" in keys
+    trade = "pr/precision" in keys and "pr/recall" in keys
     n = len(keys) + int(trade)
     fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 3.2), squeeze=False)
     for ax, key in zip(axes[0], keys):
@@ -134,9 +126,10 @@ def plot_sweep(points: list[dict[str, Any]], path: str | os.PathLike[str], title
         ax.grid(alpha=0.3)
     if trade:
         ax = axes[0][-1]
-        ax.plot([p["recall"] for p in points], [p["precision"] for p in points], "o-")
+        ax.plot([p["pr/recall"] for p in points], [p["pr/precision"] for p in points], "o-")
         for p in points:
-            ax.annotate("none" if p["truncation"] is None else f"{p['truncation']:g}", (p["recall"], p["precision"]),
+            ax.annotate("none" if p["truncation"] is None else f"{p['truncation']:g}",
+                        (p["pr/recall"], p["pr/precision"]),
                         fontsize=7, xytext=(3, 3), textcoords="offset points")
         ax.set_xlabel("recall (variety)")
         ax.set_ylabel("precision (fidelity)")

@@ -21,19 +21,19 @@ from torch import nn
 
 from progan import losses
 from progan.config import LossConfig
+from progan.device import DTYPES
 from progan.networks.coupling import coupling_of
 from progan.nn.spectral import held_power_iteration, power_iteration_
 from progan.training.compiling import eager
 from progan.training.distributed import World, sync_grads
 from progan.training.stats import Collector
 
-_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-
 
 def autocast_context(device_type: str, precision: str) -> contextlib.AbstractContextManager:
     """``torch.autocast`` for bf16/fp16, nothing for fp32."""
-    dtype = _DTYPES[precision]
-    return contextlib.nullcontext() if dtype is None else torch.autocast(device_type, dtype=dtype)
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type, dtype=DTYPES[precision])
 
 
 def grads_finite(params: Iterable[nn.Parameter]) -> bool:
