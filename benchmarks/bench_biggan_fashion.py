@@ -1,4 +1,4 @@
-"""Quality benchmark (issue 6): class-conditional Fashion-MNIST 32x32 with the biggan-fashion-mnist preset,
+"""Quality benchmark: class-conditional Fashion-MNIST 32x32 with the biggan-fashion-mnist preset,
 trained for a fixed wall-clock budget on this machine (20 minutes by default).
 
 Reported: the share of generated samples that a classifier trained on the real images assigns to the

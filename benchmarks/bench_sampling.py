@@ -1,4 +1,4 @@
-"""Sampling benchmark (issue 5): generation throughput by batch size, and projection quality and time.
+"""Sampling benchmark: generation throughput by batch size, and projection quality and time.
 
 Projection targets are images the generator made itself (seeds 1000, 1001, 1002), so a perfect
 optimiser reaches infinite PSNR; the table gives the PSNR reached after N Adam steps (4 restarts) and

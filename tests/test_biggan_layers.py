@@ -178,3 +178,33 @@ def test_projection_head_is_linear_term_plus_inner_product() -> None:
     assert not torch.allclose(other, head(h, y))
     with pytest.raises(ValueError, match="pass labels"):
         head(h)
+
+
+@pytest.mark.parametrize("ortho", [True, False])
+def test_projection_embedding_init_follows_ortho_init(ortho: bool) -> None:
+    torch.manual_seed(0)
+    head = ProjectionHead(16, 5, functools.partial(linear, sn=False, ortho=ortho), sn=False, ortho=ortho)
+    w = head.embed.weight.detach()                       # 5 class rows of 16
+    gram = w @ w.T
+    assert torch.allclose(gram, torch.eye(5), atol=1e-5) == ortho
+
+
+def test_progressive_networks_get_sn_and_init_through_their_factories() -> None:
+    """Every conv and dense layer of the progressive nets (attention and projection included) carries SN
+    exactly when asked, and none is left plain."""
+    from torch.nn.utils import parametrize
+
+    from progan.config import NetworkConfig
+    from progan.networks import build_discriminator, build_generator
+
+    cfg = NetworkConfig(resolution=16, channels=3, fmap_base=256, fmap_max=16, latent_size=16, num_classes=3,
+                        conditioning="projection", equalized_lr=False, spectral_norm="d", attention=[8])
+    layers = (nn.Conv2d, nn.Linear, nn.Embedding)
+    from progan.nn.equalized import EqualizedConv2d, EqualizedLinear
+
+    kinds = layers + (EqualizedConv2d, EqualizedLinear)
+    D, G = build_discriminator(cfg), build_generator(cfg)
+    d_layers = [m for m in D.modules() if isinstance(m, kinds)]
+    g_layers = [m for m in G.modules() if isinstance(m, kinds)]
+    assert len(d_layers) > 10 and all(parametrize.is_parametrized(m, "weight") for m in d_layers)
+    assert g_layers and not any(parametrize.is_parametrized(m, "weight") for m in g_layers)

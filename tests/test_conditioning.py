@@ -13,7 +13,7 @@ from progan.config import LossConfig, NetworkConfig
 from progan.errors import UserError
 from progan.losses import orthogonal_regularization
 from progan.networks import Discriminator, Generator
-from progan.networks.conditioning import WithAttention
+from progan.nn.attention import WithAttention
 from progan.nn.condnorm import CondBatchNorm2d
 from progan.nn.spectral import max_singular_value
 from progan.training.stats import Collector

@@ -12,7 +12,6 @@ from progan.nn import (
     EqualizedConv2d,
     EqualizedLinear,
     MinibatchStddev,
-    PixelNorm,
     downsample2d,
     fade_images,
     minibatch_stddev,
@@ -81,7 +80,7 @@ def test_equalized_gradient_of_stored_weight_is_scaled() -> None:
 def test_pixel_norm_unit_mean_square_over_channels() -> None:
     torch.manual_seed(3)
     x = torch.randn(4, 32, 5, 5) * torch.rand(4, 1, 5, 5) * 10
-    y = PixelNorm()(x)
+    y = pixel_norm(x)
     torch.testing.assert_close(y.square().mean(dim=1), torch.ones(4, 5, 5), rtol=1e-5, atol=1e-5)
     # Direction kept: the output is the input times a positive per-pixel factor.
     ratio = y / x

@@ -1,7 +1,8 @@
 """Typed configuration: one dataclass per concern, presets as data, validation in one place.
 
-Defaults follow Karras et al. 2018 and the authors' TF release (see
-``shared/reference/progan.md``); BigGAN options follow Brock et al. 2019.
+Defaults follow Karras et al. 2018 and the authors' TF release (tkarras/progressive_growing_of_gans,
+``master``), whose code is the default where it and the paper differ; BigGAN options follow Brock et al.
+2019 and the authors' BigGAN-PyTorch.
 """
 
 from __future__ import annotations

@@ -167,9 +167,8 @@ def celebahq_v2_8gpus() -> TrainConfig:
 def fashion_mnist() -> TrainConfig:
     """CPU demo (ours): Fashion-MNIST 32x32 gray, small nets (64 maps, 32 at 32x32), 20k + 20k images per level.
 
-    Measured on an idle 2-core CPU: the first 100 kimg (4x4 to 16x16) take under 4 minutes, the 32x32
-    level runs at about 107 img/s, so the whole 140 kimg takes about 10 minutes. With so few images, updates are what
-    is scarce: minibatch 32 (the paper used 16) gives twice the steps of the 1-GPU table's 64.
+    With so few images, updates are what is scarce: minibatch 32 (the paper used 16) gives twice the steps
+    of the 1-GPU table's 64. Its speed and quality are in benchmarks/ (bench_fashion_quality.py).
     """
     return TrainConfig(
         preset="fashion-mnist",

@@ -40,9 +40,13 @@ def test_values_labels_and_epoch_order(ds: Dataset) -> None:
     assert x.min() >= -1 and x.max() <= 1
 
 
+def _uint8(x: torch.Tensor) -> np.ndarray:
+    return np.rint((x.numpy().astype(np.float64) + 1) * 127.5).astype(np.uint8)
+
+
 def test_batches_span_epoch_boundaries(ds: Dataset) -> None:
     loader = Loader(ds, seed=1)
-    got = np.concatenate([loader.next_uint8(8, 4)[0] for _ in range(8)])  # 64 = 3 epochs + 1
+    got = np.concatenate([_uint8(loader.next(8, 4)[0]) for _ in range(8)])  # 64 = 3 epochs + 1
     order = np.concatenate([epoch_permutation(1, e, 21) for e in range(4)])[:64]
     np.testing.assert_array_equal(got, ds.images(4)[order])
 
@@ -66,8 +70,7 @@ def test_mirror_is_a_function_of_seed_and_position(ds: Dataset) -> None:
     mirrored = Loader(ds, seed=3, mirror=True)
     flips = []
     for _ in range(10):
-        a, _, _ = plain.next_uint8(7, 16)
-        b, _, _ = mirrored.next_uint8(7, 16)
+        a, b = _uint8(plain.next(7, 16)[0]), _uint8(mirrored.next(7, 16)[0])
         f = np.array([np.array_equal(bi, ai[..., ::-1]) and not np.array_equal(bi, ai)
                       for ai, bi in zip(a, b)])
         same = np.array([np.array_equal(ai, bi) for ai, bi in zip(a, b)])
@@ -171,3 +174,24 @@ def test_prefetch_gives_the_same_batches(ds: Dataset) -> None:
         ax, ay = ahead.next(*args)
         assert torch.equal(x, ax) and torch.equal(y, ay)
     assert ahead.images_seen == plain.images_seen
+
+
+def test_prefetch_survives_an_alpha_that_changes_every_step(ds: Dataset, monkeypatch: pytest.MonkeyPatch) -> None:
+    """During a fade-in alpha moves every step; the batch prepared ahead is keyed on position, not alpha."""
+    ahead = Loader(ds, seed=8, prefetch=True)
+    plain = Loader(ds, seed=8)
+    built = []
+    real_build = Loader._build
+
+    def build(self: Loader, positions: np.ndarray, rows: np.ndarray, resolution: int):  # type: ignore[no-untyped-def]
+        built.append(int(positions[0]))
+        return real_build(self, positions, rows, resolution)
+
+    monkeypatch.setattr(Loader, "_build", build)
+    for step in range(6):
+        alpha = 0.1 + 0.15 * step
+        x, _ = ahead.next(6, 8, alpha=alpha)
+        assert torch.equal(x, plain.next(6, 8, alpha=alpha)[0])
+    assert ahead._pending is not None
+    ahead._pending[1].result()  # the batch being prepared for a seventh step
+    assert len(built) == 6 + 1 + 6  # plain: 6; ahead: the first step, then one ahead per step, all used

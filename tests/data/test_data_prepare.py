@@ -15,7 +15,7 @@ from PIL import Image
 from data_builders import make_cifar10, make_cifar100_tar, make_idx_folder  # type: ignore[import-not-found]
 from progan.data import open_dataset, prepare
 from progan.data.build import luma
-from progan.data.writer import level_file
+from progan.data.format import level_file
 from progan.errors import DataError, UserError
 
 

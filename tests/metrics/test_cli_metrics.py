@@ -27,7 +27,7 @@ def run_dir(tmp_path, fake_data, tiny_g, monkeypatch):
     rd.mkdir()
     for kimg in (0, 120, 40):
         (rd / f"network-snapshot-{kimg:06d}.safetensors").write_bytes(b"")
-    (rd / "training_options.json").write_text(json.dumps({"data": str(data)}))
+    (rd / "training_options.json").write_text(json.dumps({"run": {"data": str(data)}}))  # as training writes it
     loaded = []
 
     def load_generator(path, device="cpu", ema=True):

@@ -10,7 +10,7 @@ import pytest
 from progan.errors import UserError
 from progan.metrics import METRICS, evaluate
 from progan.metrics.classifier import train_classifier
-from progan.metrics.sources import generate_images, truncated_normal
+from progan.metrics.sources import generate_samples, sample_latents
 
 
 def test_swd_msssim_on_generator_restores_mode(fake_data, tiny_g):
@@ -58,7 +58,7 @@ def test_generate_images_converts_to_uint8(tiny_g):
     import torch
 
     G = tiny_g(res=16)
-    imgs, labels = generate_images(G, 10, seed=3, batch_size=4)
+    imgs, labels = generate_samples(G, 10, seed=3, batch_size=4)
     assert imgs.dtype == np.uint8 and imgs.shape == (10, 3, 16, 16) and labels is None
     z = torch.randn(10, G.z_dim, generator=torch.Generator().manual_seed(3))
     want = (G(z[:4]) * 127.5 + 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
@@ -68,7 +68,7 @@ def test_generate_images_converts_to_uint8(tiny_g):
 def test_truncated_normal_bounds():
     import torch
 
-    z = truncated_normal((2000, 8), 0.5, torch.Generator().manual_seed(0))
+    z = sample_latents((2000, 8), 0.5, torch.Generator().manual_seed(0))
     assert float(z.abs().max()) <= 0.5 and float(z.std()) > 0.2
 
 

@@ -10,6 +10,7 @@ import torch
 from scipy.stats import kstest, truncnorm
 
 from progan.errors import UserError
+from progan.latents import truncated_normal
 from progan.sampling.latents import (
     check_classes,
     latents_for_seeds,
@@ -17,7 +18,6 @@ from progan.sampling.latents import (
     parse_classes,
     parse_grid,
     parse_seeds,
-    truncated_normal,
 )
 
 

@@ -18,7 +18,7 @@ NUM, BATCH = 10, 3   # 4 batches, the last one short; 2 ranks: two rounds
 
 
 class TinyG(torch.nn.Module):
-    """Conditional stand-in with the attributes generate_images reads."""
+    """Conditional stand-in with the attributes generate_samples reads."""
 
     z_dim, output_resolution, channels, num_classes = 8, 4, 3, 5
 
@@ -35,12 +35,12 @@ class TinyG(torch.nn.Module):
 
 
 def main(out: Path) -> None:
-    from progan.metrics.sources import generate_images
+    from progan.metrics.sources import generate_samples
 
     dist.init_process_group("gloo")
     rank, world = dist.get_rank(), dist.get_world_size()
     G = TinyG()
-    images, labels = generate_images(G, NUM, seed=3, batch_size=BATCH, truncation=1.5,
+    images, labels = generate_samples(G, NUM, seed=3, batch_size=BATCH, truncation=1.5,
                                      label_pool=np.arange(5), rank=rank, world_size=world)
     (out / f"batches-{rank}.txt").write_text(str(G.batches))
     if rank == 0:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from progan.benchmark import _count_flops, run_bench
+from progan.bench.throughput import _count_flops, run_bench
 
 
 def test_flop_count_of_a_matmul_forward_and_backward() -> None:

@@ -17,7 +17,7 @@ import torch
 from safetensors import safe_open
 
 import progan
-from progan.metrics.sources import generate_images
+from progan.metrics.sources import generate_samples
 from progan.training.checkpoint import list_snapshots
 from progan.training.launch import launch
 from progan.training.loop import train
@@ -95,7 +95,7 @@ def test_metric_samples_are_generated_by_every_rank_and_equal_one_process(tmp_pa
     assert spec is not None and spec.loader is not None
     worker = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(worker)
-    single, labels = generate_images(worker.TinyG(), worker.NUM, seed=3, batch_size=worker.BATCH, truncation=1.5,
+    single, labels = generate_samples(worker.TinyG(), worker.NUM, seed=3, batch_size=worker.BATCH, truncation=1.5,
                                      label_pool=np.arange(5))
     got = np.load(tmp_path / "images.npz")
     np.testing.assert_array_equal(got["images"], single)

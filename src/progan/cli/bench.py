@@ -39,7 +39,7 @@ def command(resolution, channels, fmaps, latent, batch, precisions, baseline, co
         raise click.BadParameter(f"folder of {out} does not exist", param_hint="--out")
     import torch
 
-    from progan.benchmark import rows_as_dicts, run_bench
+    from progan.bench.throughput import rows_as_dicts, run_bench
     from progan.device import resolve_device
 
     dev = resolve_device(device)

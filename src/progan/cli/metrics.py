@@ -41,7 +41,7 @@ def _device(name: str) -> str:
 @click.option("--device", default="auto", metavar="auto|cpu|cuda[:N]", help="Device.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, help="Images per generator/feature batch.")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Real-statistics cache. Default: $PROGAN_CACHE_DIR, else <$PROGAN_CACHE or ~/.cache/progan>/metrics.")
+              help="Real-statistics cache. Default: <$PROGAN_CACHE or ~/.cache/progan>/metrics.")
 def command(network, data, metric_list, num, real_vs_real, features_path, inception_weights, truncation, seed,
             device, batch_size, cache_dir) -> None:
     """Evaluate snapshots with the paper's SWD and MS-SSIM, FID/KID/IS, precision/recall, class accuracy."""

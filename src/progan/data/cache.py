@@ -6,21 +6,12 @@ import hashlib
 import os
 from pathlib import Path
 
+from progan.cache import cache_root
 from progan.data.dataset import is_dataset, open_dataset
 from progan.errors import DataError
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 DEMO_NAME = "fashion-mnist-train-32"
-
-
-def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    """``cache_dir``, else $PROGAN_CACHE, else $XDG_CACHE_HOME/progan, else ~/.cache/progan."""
-    if cache_dir is not None:
-        return Path(cache_dir)
-    if os.environ.get("PROGAN_CACHE"):
-        return Path(os.environ["PROGAN_CACHE"])
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return Path(xdg) / "progan" if xdg else Path.home() / ".cache" / "progan"
 
 
 def default_dataset_dir(cache_dir: str | os.PathLike[str] | None = None, *,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from progan.data.decode import probe
 from progan.data.folder import FolderReader, list_images
-from progan.data.sources import FileSource
+from progan.data.source_types import FileSource
 from progan.errors import DataError
 
 CELEBA_SIZE = (178, 218)

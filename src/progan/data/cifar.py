@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from progan.data.sources import ArraySource
+from progan.data.source_types import ArraySource
 from progan.errors import DataError
 
 try:  # numpy >= 2 moved the module; pickles from either era name numpy.core

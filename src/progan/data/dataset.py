@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from progan.data.writer import FORMAT, FORMAT_VERSION, META_FILE, sha256_file
+from progan.data.format import FORMAT, FORMAT_VERSION, META_FILE, sha256_file
 from progan.errors import DataError
 
 _PREAD_MIN_BYTES = 32 << 10

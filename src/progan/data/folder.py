@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from progan.data.decode import is_image_name
-from progan.data.sources import FileSource, folder_labels
+from progan.data.source_types import FileSource, folder_labels
 from progan.errors import DataError
 
 

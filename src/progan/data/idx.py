@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from progan.data.sources import ArraySource
+from progan.data.source_types import ArraySource
 from progan.errors import DataError
 
 _IMAGES = re.compile(r"^(train|t10k|test)-images[-.]idx3-ubyte(\.gz)?$")

@@ -27,6 +27,7 @@ import torch
 
 from progan.data.dataset import Dataset
 from progan.errors import UserError
+from progan.nn.resample import fade_images
 
 _SCALE = np.float32(2.0 / 255.0)
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
@@ -79,11 +80,7 @@ def to_float(batch: np.ndarray, alpha: float = 1.0) -> np.ndarray:
 
 def to_float_torch(batch: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
     """:func:`to_float` on a uint8 tensor with torch ops, for accelerators (only uint8 crosses the bus)."""
-    x = batch.to(torch.float32).mul_(float(_SCALE)).sub_(1.0)
-    if alpha < 1.0:
-        low = torch.nn.functional.avg_pool2d(x, 2)
-        x = torch.lerp(torch.nn.functional.interpolate(low, scale_factor=2.0, mode="nearest"), x, alpha)
-    return x
+    return fade_images(batch.to(torch.float32).mul_(float(_SCALE)).sub_(1.0), alpha)
 
 
 class Loader:
@@ -136,53 +133,42 @@ class Loader:
         b = batch_size // self.world_size
         return np.arange(b, dtype=np.int64) + (start + self.rank * b)
 
-    def _build(self, positions: np.ndarray, rows: np.ndarray, resolution: int, alpha: float | None,
-               cpu: bool) -> tuple[np.ndarray, np.ndarray | None]:
-        """The batch at ``positions`` (a pure function of them: safe to run ahead in a thread)."""
+    def _build(self, positions: np.ndarray, rows: np.ndarray,
+               resolution: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """The uint8 batch (mirrored) and labels at ``positions``: a pure function of them, so it is safe to
+        run ahead in a thread."""
         batch = self.ds.gather(resolution, rows)
         if self.mirror:
             flip = mirror_flags(self.seed, positions)
             batch[flip] = batch[flip, :, :, ::-1]
         labels = self.ds.labels
-        lab = np.asarray(labels[rows]) if labels is not None else None
-        if alpha is not None and cpu:  # numpy's in-place float ops beat torch's for these sizes on CPU
-            batch = to_float(batch, alpha)
-        return batch, lab
-
-    def next_uint8(self, batch_size: int,
-                   resolution: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-        """This rank's slice of the next global batch as uint8 NCHW (mirrored), labels, and positions."""
-        self._check(batch_size, resolution, 1.0)
-        positions = self._positions(self.images_seen, batch_size)
-        batch, lab = self._build(positions, self.rows(positions), resolution, None, True)
-        self.images_seen += batch_size
-        return batch, lab, positions
+        return batch, (np.asarray(labels[rows]) if labels is not None else None)
 
     def next(self, batch_size: int, resolution: int, alpha: float = 1.0,
              device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor | None]:
         """float32 [b, C, res, res] in [-1, 1] on ``device`` and int64 labels [b] (None if unlabelled).
 
-        With ``prefetch``, the batch for the same arguments at the following position is prepared in a
-        background thread while the caller trains; a call with other arguments simply discards it.
+        With ``prefetch``, the uint8 batch at the following position (same size and resolution) is
+        gathered in a background thread while the caller trains; the fade, whose ``alpha`` changes every
+        step of a fade-in, is applied afterwards. A call with another size or resolution discards it.
         """
         self._check(batch_size, resolution, alpha)
         device = torch.device(device)
-        cpu = device.type == "cpu"
-        key = (self.images_seen, batch_size, resolution, float(alpha), cpu)
+        key = (self.images_seen, batch_size, resolution)
         pending, self._pending = self._pending, None
         if pending is not None and pending[0] == key:
             batch, lab = pending[1].result()
         else:
             positions = self._positions(self.images_seen, batch_size)
-            batch, lab = self._build(positions, self.rows(positions), resolution, alpha, cpu)
+            batch, lab = self._build(positions, self.rows(positions), resolution)
         self.images_seen += batch_size
         if self._pool is not None:
             ahead = self._positions(self.images_seen, batch_size)
-            job = self._pool.submit(self._build, ahead, self.rows(ahead), resolution, alpha, cpu)
-            self._pending = ((self.images_seen, batch_size, resolution, float(alpha), cpu), job)
+            job = self._pool.submit(self._build, ahead, self.rows(ahead), resolution)
+            self._pending = ((self.images_seen, batch_size, resolution), job)
         labels = torch.from_numpy(lab).to(device) if lab is not None else None
-        if cpu:
-            return torch.from_numpy(batch), labels
+        if device.type == "cpu":  # numpy's in-place float ops beat torch's for these sizes on CPU
+            return torch.from_numpy(to_float(batch, alpha)), labels
         return to_float_torch(torch.from_numpy(batch).to(device), alpha), labels
 
     # --- resume ------------------------------------------------------------------------------------

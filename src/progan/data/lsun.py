@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from progan.data.sources import FileSource
+from progan.data.source_types import FileSource
 from progan.errors import DataError
 
 

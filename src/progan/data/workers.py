@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from progan.data.decode import decode, error_text, probe
-from progan.data.sources import Reader
+from progan.data.source_types import Reader
 
 IN_PROCESS_BELOW = 256        # items; a pool costs more than it saves for tiny sources
 CHUNK_BYTES = 16 << 20

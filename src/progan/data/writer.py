@@ -37,18 +37,10 @@ from typing import Any
 
 import numpy as np
 
+from progan.data.format import FORMAT, FORMAT_VERSION, LABELS_FILE, META_FILE, SKIPPED_FILE, level_file, sha256_file
 from progan.errors import DataError
 
-FORMAT = "progan-dataset"
-FORMAT_VERSION = 1
-META_FILE = "dataset.json"
-LABELS_FILE = "labels.npy"
-SKIPPED_FILE = "skipped.txt"
 CHUNK_BYTES = 64 << 20
-
-
-def level_file(resolution: int) -> str:
-    return f"level-{resolution:04d}.npy"
 
 
 def level_resolutions(resolution: int) -> list[int]:
@@ -90,11 +82,6 @@ def box_pyramid(full: np.ndarray) -> list[np.ndarray]:
 
 def chunk_rows(n: int, row_bytes: int) -> range:
     return range(0, n, max(1, CHUNK_BYTES // max(1, row_bytes)))
-
-
-def sha256_file(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _is_ours(name: str) -> bool:

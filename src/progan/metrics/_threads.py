@@ -1,8 +1,8 @@
 """Run independent batches of small CPU tensor work on one single-threaded worker per core.
 
 Filters over cache-sized image batches are a few hundred microseconds per op; splitting each op across
-torch's intra-op threads costs more in synchronisation than it gains (MS-SSIM of 2,000 pairs at 128x128:
-2.75 s with 2 intra-op threads, 1.94 s with one, 1.36 s with two single-threaded workers, measured here).
+torch's intra-op threads costs more in synchronisation than it gains (benchmarks/bench_metrics.py has
+the MS-SSIM and SWD timings).
 torch releases the GIL inside ops, and ``torch.set_num_threads`` called in a worker thread only
 changes that thread's OpenMP setting, so the caller's thread count is left as it was.
 """

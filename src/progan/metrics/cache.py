@@ -16,17 +16,16 @@ from pathlib import Path
 
 import numpy as np
 
+from progan.cache import cache_root
+
 CACHE_VERSION = 1
-ENV_CACHE = "PROGAN_CACHE_DIR"
 
 __all__ = ["cache_key", "default_cache_dir", "cached_arrays"]
 
 
 def default_cache_dir() -> Path:
-    """$PROGAN_CACHE_DIR, else the ``metrics`` folder of progan's cache ($PROGAN_CACHE or ~/.cache/progan)."""
-    from progan.data.cache import cache_root
-
-    return Path(os.environ.get(ENV_CACHE) or cache_root() / "metrics")
+    """The ``metrics`` folder of progan's cache (:func:`progan.cache.cache_root`: $PROGAN_CACHE or ~/.cache/progan)."""
+    return cache_root() / "metrics"
 
 
 def cache_key(**parts: object) -> str:
@@ -41,7 +40,10 @@ def cached_arrays(
     key: str,
     compute: Callable[[], dict[str, np.ndarray]],
 ) -> dict[str, np.ndarray]:
-    """Load ``<cache_dir>/<name>-<key>.npz`` or compute, store and return it (``cache_dir=False``-y: no cache)."""
+    """Load ``<cache_dir>/<name>-<key>.npz`` or compute, store and return it. ``cache_dir=None``: the default
+    folder; an empty string: no cache at all (compute every time, write nothing)."""
+    if cache_dir is not None and not str(cache_dir):
+        return compute()
     if cache_dir is None:
         cache_dir = default_cache_dir()
     path = Path(cache_dir) / f"{name}-{key}.npz"

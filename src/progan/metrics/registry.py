@@ -25,7 +25,7 @@ from progan.metrics.kid import kernel_inception_distance
 from progan.metrics.msssim import MIN_RESOLUTION as MSSSIM_MIN_RES
 from progan.metrics.msssim import ms_ssim
 from progan.metrics.precision_recall import precision_recall
-from progan.metrics.sources import RealSet, generate_images, open_reals
+from progan.metrics.sources import RealSet, generate_samples, open_reals
 from progan.metrics.swd import sliced_wasserstein
 from progan.numerics import metric_numerics
 
@@ -192,7 +192,7 @@ def evaluate(
     Returns ``{metric: {key: value}}``; the headline key is the metric's name (``avg`` for SWD).
 
     Under ``torch.distributed`` every rank calls this with the same arguments: the samples are generated
-    by all ranks (see :func:`generate_images`), the metrics computed on rank 0; other ranks return ``{}``.
+    by all ranks (see :func:`generate_samples`), the metrics computed on rank 0; other ranks return ``{}``.
     """
     names = check_metric_names(list(metrics))
     num = DEFAULT_NUM_IMAGES if num_images is None else int(num_images)
@@ -223,7 +223,7 @@ def evaluate(
         reals, real_labels = reals_set.select(num, seed)
         selection = {"num": num, "seed": seed}
         assert G is not None
-        imgs, fake_labels = generate_images(G, num, seed=seed, device=dev, batch_size=batch_size,
+        imgs, fake_labels = generate_samples(G, num, seed=seed, device=dev, batch_size=batch_size,
                                             truncation=truncation, label_pool=reals_set.dataset.labels,
                                             rank=rank, world_size=world_size)
         if imgs is None:

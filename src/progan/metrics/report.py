@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,8 +12,7 @@ from pathlib import Path
 
 from progan.errors import UserError
 from progan.metrics.registry import check_metric_names, evaluate
-
-SNAPSHOT_RE = re.compile(r"network-snapshot-(\d+)\.safetensors$")
+from progan.training.checkpoint import list_snapshots, snapshot_kimg
 
 __all__ = ["MetricsRun", "snapshots_of", "data_of_run", "run_metrics", "format_table", "flatten_results",
            "metric_label"]
@@ -55,15 +53,14 @@ def snapshots_of(network: Path) -> list[Path]:
     """A snapshot file itself, or every snapshot of a run folder (oldest first)."""
     if network.is_file():
         return [network]
-    found = sorted((int(m.group(1)), p) for p in network.glob("network-snapshot-*.safetensors")
-                   if (m := SNAPSHOT_RE.search(p.name)))
+    found = list_snapshots(network)
     if not found:
         raise UserError(f"no network-snapshot-*.safetensors in {network}; pass a snapshot file or a run folder")
-    return [p for _, p in found]
+    return found
 
 
 def data_of_run(run_dir: Path) -> Path | None:
-    """The data set a run was trained on, from its ``training_options.json`` ("data" key)."""
+    """The data set a run was trained on, from its ``training_options.json`` (``run.data``)."""
     opts = run_dir / "training_options.json"
     if not opts.is_file():
         return None
@@ -71,15 +68,9 @@ def data_of_run(run_dir: Path) -> Path | None:
         doc = json.loads(opts.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    data = doc.get("data") if isinstance(doc, dict) else None
-    if data is None and isinstance(doc, dict) and isinstance(doc.get("run"), dict):
-        data = doc["run"].get("data")
+    run = doc.get("run") if isinstance(doc, dict) else None
+    data = run.get("data") if isinstance(run, dict) else None
     return Path(data) if isinstance(data, str) and data else None
-
-
-def _kimg(path: Path) -> int | None:
-    m = SNAPSHOT_RE.search(path.name)
-    return int(m.group(1)) if m else None
 
 
 def _append_jsonl(path: Path, row: dict) -> None:
@@ -108,7 +99,7 @@ def run_metrics(run: MetricsRun, echo: Callable[[str], None] = print) -> list[di
         for name, values in results.items():
             row = {
                 "metric": name, "results": values,
-                "snapshot": "reals-vs-reals" if snap is None else snap.name, "kimg": None if snap is None else _kimg(snap),
+                "snapshot": "reals-vs-reals" if snap is None else snap.name, "kimg": None if snap is None else snapshot_kimg(snap),
                 "data": str(run.data), "num_images": run.num_images, "seed": run.seed, "truncation": run.truncation,
                 "features": None if run.features_path is None else str(run.features_path),
                 "real_vs_real": snap is None, "seconds": round(seconds, 3),

@@ -10,9 +10,11 @@ import numpy as np
 import torch
 
 from progan.errors import UserError
+from progan.images import to_uint8
+from progan.latents import truncated_normal
 from progan.metrics._images import ImageSource
 
-__all__ = ["RealSet", "open_reals", "generate_images", "truncated_normal"]
+__all__ = ["RealSet", "open_reals", "generate_samples", "sample_latents"]
 
 
 @dataclass
@@ -56,14 +58,9 @@ def open_reals(data_dir: str, resolution: int) -> RealSet:
     return RealSet(open_dataset(data_dir), resolution)
 
 
-def truncated_normal(shape: tuple[int, ...], truncation: float | None, gen: torch.Generator) -> torch.Tensor:
-    """N(0, I) latents; with ``truncation`` T, entries with |z| > T are redrawn (BigGAN's truncation trick,
-    :func:`progan.sampling.latents.truncated_normal`)."""
-    if truncation is None:
-        return torch.randn(shape, generator=gen)
-    from progan.sampling.latents import truncated_normal as _truncated
-
-    return _truncated(shape, truncation, generator=gen)
+def sample_latents(shape: tuple[int, ...], truncation: float | None, gen: torch.Generator) -> torch.Tensor:
+    """N(0, I) latents; with ``truncation`` T, BigGAN's truncated normal (:func:`progan.latents.truncated_normal`)."""
+    return torch.randn(shape, generator=gen) if truncation is None else truncated_normal(shape, truncation, generator=gen)
 
 
 def _device_of(G: torch.nn.Module, fallback: torch.device) -> torch.device:
@@ -71,7 +68,7 @@ def _device_of(G: torch.nn.Module, fallback: torch.device) -> torch.device:
     return p.device if p is not None else fallback
 
 
-def generate_images(
+def generate_samples(
     G: torch.nn.Module,
     num: int,
     *,
@@ -115,11 +112,11 @@ def generate_images(
                         break
                     start = starts[j]
                     b = min(batch_size, num - start)
-                    z = truncated_normal((b, int(G.z_dim)), truncation, gen)
+                    z = sample_latents((b, int(G.z_dim)), truncation, gen)
                     if j % world_size == rank:
                         lab = None if labels is None else torch.from_numpy(labels[start : start + b]).to(dev)
                         x = G(z.to(dev), lab) if lab is not None else G(z.to(dev))
-                        mine = (x * 127.5 + 127.5).round().clamp(0, 255).to(torch.uint8)
+                        mine = to_uint8(x)
                 if world_size == 1:
                     assert out is not None and mine is not None
                     out[starts[first] : starts[first] + len(mine)] = mine.cpu().numpy()

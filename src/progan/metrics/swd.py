@@ -206,7 +206,7 @@ def _projected_w1_sum(
     """Sum over directions (rows of ``w``) and ranks of |sorted(a w) - sorted(b w)|.
 
     On CPU the projections go into the caller's reused buffers ``bufs`` ([>= k, M] float32 each): a fresh
-    256 MB result per product cost more in page faults than the product itself (3.7x slower, measured).
+    256 MB result per product costs more in page faults than the product itself.
     """
     if a.device.type == "cpu":  # NumPy's BLAS call and SIMD sort are 2-15x faster than torch's on CPU
         assert bufs is not None

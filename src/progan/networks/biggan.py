@@ -216,7 +216,7 @@ class Discriminator(_BigGANBase):
         if self.acgan:
             self.head: nn.Module = which_linear(features, 1 + self.num_classes)
         else:
-            self.head = ProjectionHead(features, self.num_classes, which_linear, sn=sn)
+            self.head = ProjectionHead(features, self.num_classes, which_linear, sn=sn, ortho=cfg.ortho_init)
 
     @property
     def batch_coupling(self) -> BatchCoupling:
@@ -238,45 +238,3 @@ class Discriminator(_BigGANBase):
             out = self.head(h)
             return out[:, 0], out[:, 1:]
         return self.head(h, labels), None
-
-
-@torch.no_grad()
-def accumulate_standing_stats(
-    G: nn.Module,
-    *,
-    num_batches: int = 16,
-    batch_size: int = 64,
-    seed: int = 0,
-    truncation: float | None = None,
-) -> None:
-    """Replace G's BN running statistics by their average over ``num_batches`` fresh batches.
-
-    BigGAN-PyTorch's "standing statistics": an EMA generator's weights are an average, but the running
-    statistics it copies from G follow G, so recomputing them for the averaged weights (and, when
-    given, the truncation used for sampling) makes eval-mode samples match the weights. G's mode is kept.
-    """
-    from progan.sampling.latents import truncated_normal
-
-    bns = [m for m in G.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    if not bns:
-        return
-    device = next(G.parameters()).device
-    gen = torch.Generator().manual_seed(seed)
-    momenta = [m.momentum for m in bns]
-    was_training = G.training
-    for m in bns:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative moving average: the plain mean over the batches
-    G.train()
-    try:
-        for _ in range(num_batches):
-            shape = (batch_size, int(G.z_dim))  # type: ignore[arg-type]
-            z = torch.randn(shape, generator=gen) if truncation is None else \
-                truncated_normal(shape, truncation, generator=gen)
-            k = int(getattr(G, "num_classes", 0) or 0)
-            labels = torch.randint(k, (batch_size,), generator=gen).to(device) if k else None
-            G(z.to(device), labels)
-    finally:
-        for m, mom in zip(bns, momenta):
-            m.momentum = mom
-        G.train(was_training)

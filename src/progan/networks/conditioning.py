@@ -1,4 +1,4 @@
-"""How labels and latents reach a generator's blocks, and the layer options shared by both architectures.
+"""How labels and latents reach a generator's blocks (shared by both architectures).
 
 BigGAN's generator conditioning (Brock et al. 2019, Sec. 3 and App. B): a *shared* class embedding,
 concatenated with a chunk of z (hierarchical latents), is linearly projected to the gain and bias of
@@ -13,12 +13,11 @@ from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
-from torch.nn.utils import parametrize
 
 from progan.config import NetworkConfig
 from progan.nn.condnorm import CondBatchNorm2d
 from progan.nn.pixelnorm import pixel_norm
-from progan.nn.spectral import embedding, linear, orthogonal_init_, spectral_norm
+from progan.nn.spectral import embedding, linear
 
 
 class LatentConditioner(nn.Module):
@@ -73,41 +72,3 @@ def cbn_factory(cfg: NetworkConfig, cond_dim: int) -> Callable[[int], nn.Module]
     sn = cfg.spectral_norm in ("g", "both")
     return functools.partial(CondBatchNorm2d, cond_dim=cond_dim,
                              which_linear=functools.partial(linear, sn=sn, ortho=cfg.ortho_init))
-
-
-def apply_layer_options(module: nn.Module, *, sn: bool, ortho: bool,
-                        skip: Callable[[nn.Module], bool] = lambda m: False) -> nn.Module:
-    """Orthogonal init and/or spectral norm on every conv / dense layer of ``module`` that has a weight
-    (the progressive nets' equalized layers with ``equalized=False`` included), except embeddings,
-    norms and whatever ``skip`` names."""
-    from progan.nn.equalized import EqualizedConv2d, EqualizedLinear
-
-    kinds = (nn.Conv2d, nn.Linear, EqualizedConv2d, EqualizedLinear)
-    # Layers that already carry SN (conditional BN's linears, built by their own factory) are left alone.
-    layers = [m for m in module.modules()
-              if isinstance(m, kinds) and not parametrize.is_parametrized(m, "weight") and not skip(m)]
-    for m in layers:
-        if ortho:
-            orthogonal_init_(m)
-        if sn:
-            spectral_norm(m)
-    return module
-
-
-class WithAttention(nn.Module):
-    """A block with a SAGAN self-attention layer after it (G) or before it (D), at the block's resolution."""
-
-    def __init__(self, block: nn.Module, channels: int, *, before: bool) -> None:
-        super().__init__()
-        from progan.nn.attention import SelfAttention
-        from progan.nn.spectral import conv2d
-
-        self.block = block
-        self.before = before
-        # Plain convs: the owner's apply_layer_options gives them the same SN / init as its other layers.
-        self.attention = SelfAttention(channels, functools.partial(conv2d, sn=False, ortho=False))
-
-    def forward(self, x: Tensor, *args: Tensor | None) -> Tensor:
-        if self.before:
-            return self.block(self.attention(x), *args)
-        return self.attention(self.block(x, *args))

@@ -10,6 +10,7 @@ size and masks), so low-resolution phases cost what their resolution costs.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
@@ -18,11 +19,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from progan.config import NetworkConfig
-from progan.networks.conditioning import LatentConditioner, WithAttention, apply_layer_options, cbn_factory
+from progan.networks.conditioning import LatentConditioner, cbn_factory
 from progan.networks.coupling import BatchCoupling
-from progan.nn import EqualizedConv2d, EqualizedLinear, MinibatchStddev, downsample2d, pixel_norm, upsample2d
+from progan.nn import EqualizedConv2d, MinibatchStddev, downsample2d, pixel_norm, upsample2d
+from progan.nn.attention import WithAttention
 from progan.nn.projection import projection_term
-from progan.nn.spectral import embedding
+from progan.nn.spectral import ConvFactory, LinearFactory, conv2d, embedding, equalized_conv2d, equalized_linear
 
 LRELU_SLOPE = 0.2
 
@@ -45,16 +47,17 @@ class _ConvAct(nn.Module):
     the bias and the activation.
     """
 
-    def __init__(self, cin: int, cout: int, kernel: int, *, equalized: bool, norm: bool,
+    def __init__(self, cin: int, cout: int, kernel: int, which_conv: ConvFactory, *, norm: bool,
                  cbn: Callable[[int], nn.Module] | None = None, pool_first: bool = False) -> None:
         super().__init__()
-        self.conv = EqualizedConv2d(cin, cout, kernel, equalized=equalized)
+        self.conv = which_conv(cin, cout, kernel)
         self.norm = norm
         self.cbn = cbn(cout) if cbn is not None else None
         self.pool_first = pool_first
 
     def _conv_pool_bias(self, x: Tensor) -> Tensor:
         conv = self.conv
+        assert isinstance(conv, EqualizedConv2d)
         x = downsample2d(F.conv2d(x, conv.effective_weight(), None, padding=conv.padding))
         # The bias in the conv output's dtype, as F.conv2d adds it under autocast.
         return x if conv.bias is None else x + conv.bias.to(x.dtype).view(1, -1, 1, 1)
@@ -71,14 +74,13 @@ class _ConvAct(nn.Module):
 class _GInput(nn.Module):
     """4x4 block: dense latent -> 4x4 x nf(1) (gain sqrt(2)/4, mimicking a 4x4 transposed conv), 3x3 conv."""
 
-    def __init__(self, in_features: int, channels: int, *, equalized: bool, norm: bool,
-                 cbn: Callable[[int], nn.Module] | None = None) -> None:
+    def __init__(self, in_features: int, channels: int, which_conv: ConvFactory, which_linear: LinearFactory, *,
+                 norm: bool, cbn: Callable[[int], nn.Module] | None = None) -> None:
         super().__init__()
         self.channels = channels
-        self.dense = EqualizedLinear(in_features, channels * 16, gain=math.sqrt(2.0) / 4,
-                                     equalized=equalized, bias=False)
+        self.dense = which_linear(in_features, channels * 16, gain=math.sqrt(2.0) / 4, bias=False)
         self.bias = nn.Parameter(torch.zeros(channels))  # one per feature map, as TF's apply_bias after reshape
-        self.conv = _ConvAct(channels, channels, 3, equalized=equalized, norm=norm, cbn=cbn)
+        self.conv = _ConvAct(channels, channels, 3, which_conv, norm=norm, cbn=cbn)
         self.norm = norm
         self.cbn = cbn(channels) if cbn is not None else None
 
@@ -95,11 +97,11 @@ class _GInput(nn.Module):
 class _GBlock(nn.Module):
     """Nearest 2x up, two 3x3 convs."""
 
-    def __init__(self, cin: int, cout: int, *, equalized: bool, norm: bool,
+    def __init__(self, cin: int, cout: int, which_conv: ConvFactory, *, norm: bool,
                  cbn: Callable[[int], nn.Module] | None = None) -> None:
         super().__init__()
-        self.conv0 = _ConvAct(cin, cout, 3, equalized=equalized, norm=norm, cbn=cbn)
-        self.conv1 = _ConvAct(cout, cout, 3, equalized=equalized, norm=norm, cbn=cbn)
+        self.conv0 = _ConvAct(cin, cout, 3, which_conv, norm=norm, cbn=cbn)
+        self.conv1 = _ConvAct(cout, cout, 3, which_conv, norm=norm, cbn=cbn)
 
     def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         return self.conv1(self.conv0(upsample2d(x), y), y)
@@ -109,11 +111,11 @@ class _DBlock(nn.Module):
     """Two 3x3 convs and a 2x2 average pool: after the second conv's bias and activation, or, with
     ``fused`` (TF release ``fused_scale=True``), between its conv and its bias (see NetworkConfig)."""
 
-    def __init__(self, cin: int, cout: int, *, equalized: bool, fused: bool) -> None:
+    def __init__(self, cin: int, cout: int, which_conv: ConvFactory, *, fused: bool) -> None:
         super().__init__()
         self.fused = fused
-        self.conv0 = _ConvAct(cin, cin, 3, equalized=equalized, norm=False)
-        self.conv1 = _ConvAct(cin, cout, 3, equalized=equalized, norm=False, pool_first=fused)
+        self.conv0 = _ConvAct(cin, cin, 3, which_conv, norm=False)
+        self.conv1 = _ConvAct(cin, cout, 3, which_conv, norm=False, pool_first=fused)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.conv1(self.conv0(x))
@@ -123,15 +125,16 @@ class _DBlock(nn.Module):
 class _DOutput(nn.Module):
     """4x4 block: minibatch stddev, 3x3 conv, dense to nf(0), dense (gain 1) to 1 score + label logits."""
 
-    def __init__(self, cfg: NetworkConfig, num_outputs: int) -> None:
+    def __init__(self, cfg: NetworkConfig, num_outputs: int, which_conv: ConvFactory,
+                 which_linear: LinearFactory) -> None:
         super().__init__()
-        c1, c0, eq = cfg.nf(1), cfg.nf(0), cfg.equalized_lr
+        c1, c0 = cfg.nf(1), cfg.nf(0)
         # As the TF release, a group of one sample has no spread: group sizes 0 and 1 both disable.
         self.mbstd = MinibatchStddev(cfg.mbstd_group_size, cfg.mbstd_num_features) if cfg.mbstd_group_size > 1 else None
         extra = cfg.mbstd_num_features if self.mbstd is not None else 0
-        self.conv = _ConvAct(c1 + extra, c1, 3, equalized=eq, norm=False)
-        self.dense0 = EqualizedLinear(c1 * 16, c0, equalized=eq)
-        self.dense1 = EqualizedLinear(c0, num_outputs, gain=1.0, equalized=eq)
+        self.conv = _ConvAct(c1 + extra, c1, 3, which_conv, norm=False)
+        self.dense0 = which_linear(c1 * 16, c0)
+        self.dense1 = which_linear(c0, num_outputs, gain=1.0)
 
     def features(self, x: Tensor) -> Tensor:
         """The ``nf(0)`` features before the last dense layer (what a projection head multiplies)."""
@@ -170,6 +173,14 @@ class _Progressive(nn.Module):
     def _level_alpha(self, lod: float | None) -> tuple[int, float]:
         return lod_level_alpha(self.resolution_log2, self.lod if lod is None else float(lod))
 
+    @staticmethod
+    def _factories(cfg: NetworkConfig, sn: bool) -> tuple[ConvFactory, LinearFactory, ConvFactory]:
+        """``which_conv`` / ``which_linear`` (equalized-lr layers with BigGAN's SN and orthogonal init as
+        options) and the plain ``which_conv`` of self-attention blocks."""
+        opts = {"equalized": cfg.equalized_lr, "sn": sn, "ortho": cfg.ortho_init}
+        return (functools.partial(equalized_conv2d, **opts), functools.partial(equalized_linear, **opts),
+                functools.partial(conv2d, sn=sn, ortho=cfg.ortho_init))
+
 
 class Generator(_Progressive):
     """ProGAN generator: ``G(z, labels=None, lod=None) -> [N, channels, r, r]``, linear output in [-1, 1].
@@ -183,21 +194,21 @@ class Generator(_Progressive):
     def __init__(self, cfg: NetworkConfig) -> None:
         super().__init__(cfg)
         self.z_dim = cfg.latent_size
-        eq, pn = cfg.equalized_lr, cfg.pixelnorm
+        pn = cfg.pixelnorm
+        which_conv, which_linear, attention_conv = self._factories(cfg, cfg.spectral_norm in ("g", "both"))
         # Conditional BN (BigGAN): labels through a shared embedding (+ z chunks) instead of a one-hot input.
         self.conditioner = (LatentConditioner(cfg, self.resolution_log2 - 1, self.num_classes)
                             if cfg.resolved_g_norm == "cbn" else None)
         cbn = cbn_factory(cfg, self.conditioner.cond_dim) if self.conditioner is not None else None
         in_features = self.conditioner.input_dim if self.conditioner is not None else self.z_dim + self.num_classes
-        self.blocks = nn.ModuleList([_GInput(in_features, cfg.nf(1), equalized=eq, norm=pn, cbn=cbn)])
-        self.blocks.extend(_GBlock(cfg.nf(res - 2), cfg.nf(res - 1), equalized=eq, norm=pn, cbn=cbn)
-                           for res in range(3, self.resolution_log2 + 1))
-        self.to_rgb = nn.ModuleList(EqualizedConv2d(cfg.nf(res - 1), cfg.channels, 1, gain=1.0, equalized=eq)
+        self.blocks = nn.ModuleList([_GInput(in_features, cfg.nf(1), which_conv, which_linear, norm=pn, cbn=cbn)])
+        for res in range(3, self.resolution_log2 + 1):
+            block: nn.Module = _GBlock(cfg.nf(res - 2), cfg.nf(res - 1), which_conv, norm=pn, cbn=cbn)
+            if 1 << res in cfg.attention:
+                block = WithAttention(block, cfg.nf(res - 1), attention_conv, before=False)
+            self.blocks.append(block)
+        self.to_rgb = nn.ModuleList(which_conv(cfg.nf(res - 1), cfg.channels, 1, gain=1.0)
                                     for res in range(2, self.resolution_log2 + 1))
-        for i in range(1, len(self.blocks)):  # block i makes 4 << i pixels
-            if 4 << i in cfg.attention:
-                self.blocks[i] = WithAttention(self.blocks[i], cfg.nf(i + 1), before=False)
-        apply_layer_options(self, sn=cfg.spectral_norm in ("g", "both"), ortho=cfg.ortho_init)
 
     @property
     def batch_coupling(self) -> BatchCoupling:
@@ -258,18 +269,17 @@ class Discriminator(_Progressive):
 
     def __init__(self, cfg: NetworkConfig) -> None:
         super().__init__(cfg)
-        eq = cfg.equalized_lr
-        self.num_logits = self.num_classes if cfg.conditioning == "acgan" else 0
-        self.blocks = nn.ModuleList([_DOutput(cfg, 1 + self.num_logits)])
-        self.blocks.extend(_DBlock(cfg.nf(res - 1), cfg.nf(res - 2), equalized=eq, fused=cfg.fused_scale)
-                           for res in range(3, self.resolution_log2 + 1))
-        self.from_rgb = nn.ModuleList(_ConvAct(cfg.channels, cfg.nf(res - 1), 1, equalized=eq, norm=False)
-                                      for res in range(2, self.resolution_log2 + 1))
-        for i in range(1, len(self.blocks)):  # block i takes 4 << i pixels
-            if 4 << i in cfg.attention:
-                self.blocks[i] = WithAttention(self.blocks[i], cfg.nf(i + 1), before=True)
         sn = cfg.spectral_norm in ("d", "both")
-        apply_layer_options(self, sn=sn, ortho=cfg.ortho_init)
+        which_conv, which_linear, attention_conv = self._factories(cfg, sn)
+        self.num_logits = self.num_classes if cfg.conditioning == "acgan" else 0
+        self.blocks = nn.ModuleList([_DOutput(cfg, 1 + self.num_logits, which_conv, which_linear)])
+        for res in range(3, self.resolution_log2 + 1):
+            block: nn.Module = _DBlock(cfg.nf(res - 1), cfg.nf(res - 2), which_conv, fused=cfg.fused_scale)
+            if 1 << res in cfg.attention:
+                block = WithAttention(block, cfg.nf(res - 1), attention_conv, before=True)
+            self.blocks.append(block)
+        self.from_rgb = nn.ModuleList(_ConvAct(cfg.channels, cfg.nf(res - 1), 1, which_conv, norm=False)
+                                      for res in range(2, self.resolution_log2 + 1))
         # Projection D (Miyato & Koyama 2018): score = dense1(h) + <embed(y), h> on the nf(0) features h.
         self.projection = (embedding(self.num_classes, cfg.nf(0), sn=sn, ortho=cfg.ortho_init)
                            if cfg.conditioning == "projection" else None)

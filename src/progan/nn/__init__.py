@@ -2,14 +2,13 @@
 
 from progan.nn.equalized import EqualizedConv2d, EqualizedLinear
 from progan.nn.mbstd import MinibatchStddev, minibatch_stddev
-from progan.nn.pixelnorm import PixelNorm, pixel_norm
+from progan.nn.pixelnorm import pixel_norm
 from progan.nn.resample import downsample2d, fade_images, upsample2d
 
 __all__ = [
     "EqualizedConv2d",
     "EqualizedLinear",
     "MinibatchStddev",
-    "PixelNorm",
     "downsample2d",
     "fade_images",
     "minibatch_stddev",

@@ -41,3 +41,18 @@ class SelfAttention(nn.Module):
         beta = torch.softmax(theta.transpose(1, 2) @ phi.flatten(2), dim=-1)  # [N, HW, HW/4]
         o = (g.flatten(2) @ beta.transpose(1, 2)).view(n, c // 2, h, w)
         return x + self.gamma * self.o(o)
+
+
+class WithAttention(nn.Module):
+    """A block with a SAGAN self-attention layer after it (G) or before it (D), at the block's resolution."""
+
+    def __init__(self, block: nn.Module, channels: int, which_conv: ConvFactory, *, before: bool) -> None:
+        super().__init__()
+        self.block = block
+        self.before = before
+        self.attention = SelfAttention(channels, which_conv)
+
+    def forward(self, x: Tensor, *args: Tensor | None) -> Tensor:
+        if self.before:
+            return self.block(self.attention(x), *args)
+        return self.attention(self.block(x, *args))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 EPSILON = 1e-8
 
@@ -15,14 +15,3 @@ def pixel_norm(x: Tensor, eps: float = EPSILON) -> Tensor:
     """
     xf = x.to(torch.promote_types(x.dtype, torch.float32))  # no copy for float32 input
     return x * torch.rsqrt(xf.square().mean(dim=1, keepdim=True) + eps).to(x.dtype)
-
-
-class PixelNorm(nn.Module):
-    """Module form of :func:`pixel_norm`."""
-
-    def __init__(self, eps: float = EPSILON) -> None:
-        super().__init__()
-        self.eps = eps
-
-    def forward(self, x: Tensor) -> Tensor:
-        return pixel_norm(x, self.eps)

@@ -21,11 +21,12 @@ class ProjectionHead(nn.Module):
         which_linear: LinearFactory = SN_LINEAR,
         *,
         sn: bool = True,          # spectral norm on the class embedding too (as D's other layers)
+        ortho: bool = True,       # orthogonal init of the class embedding (as D's other layers)
     ) -> None:
         super().__init__()
         self.num_classes = num_classes
         self.linear = which_linear(features, 1)
-        self.embed = embedding(num_classes, features, sn=sn) if num_classes > 0 else None
+        self.embed = embedding(num_classes, features, sn=sn, ortho=ortho) if num_classes > 0 else None
 
     def forward(self, h: Tensor, labels: Tensor | None = None) -> Tensor:
         out = self.linear(h)[:, 0]

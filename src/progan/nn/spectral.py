@@ -23,6 +23,8 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrizations, parametrize
 from torch.nn.utils.parametrizations import _SpectralNorm
 
+from progan.nn.equalized import SQRT2, EqualizedConv2d, EqualizedLinear
+
 SN_EPS = 1e-6  # BigGAN-PyTorch's order of magnitude; torch's default 1e-12 also works in fp32
 
 ConvFactory = Callable[..., nn.Module]
@@ -91,6 +93,13 @@ def raw_weight(module: nn.Module) -> nn.Parameter:
     return module.weight  # type: ignore[return-value]
 
 
+def with_options(m: nn.Module, *, sn: bool, ortho: bool) -> nn.Module:
+    """``m`` orthogonally initialised and/or spectrally normalised (in that order): BigGAN's layer options."""
+    if ortho:
+        orthogonal_init_(m)
+    return spectral_norm(m) if sn else m
+
+
 def conv2d(
     in_channels: int,
     out_channels: int,
@@ -102,17 +111,44 @@ def conv2d(
 ) -> nn.Module:
     """``kernel_size`` conv with 'same' padding, optionally orthogonally initialised and spectrally normalised."""
     m = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=bias)
-    if ortho:
-        orthogonal_init_(m)
-    return spectral_norm(m) if sn else m
+    return with_options(m, sn=sn, ortho=ortho)
+
+
+def equalized_conv2d(
+    in_channels: int,
+    out_channels: int,
+    kernel_size: int = 3,
+    *,
+    gain: float = SQRT2,      # He gain; 1 for linear outputs (toRGB)
+    bias: bool = True,
+    equalized: bool = True,   # ProGAN's run-time He scaling (False: He init)
+    sn: bool = False,
+    ortho: bool = False,
+) -> nn.Module:
+    """The progressive networks' conv (:class:`~progan.nn.equalized.EqualizedConv2d`) with BigGAN's options."""
+    m = EqualizedConv2d(in_channels, out_channels, kernel_size, gain=gain, equalized=equalized, bias=bias)
+    return with_options(m, sn=sn, ortho=ortho)
+
+
+def equalized_linear(
+    in_features: int,
+    out_features: int,
+    *,
+    gain: float = SQRT2,
+    bias: bool = True,
+    equalized: bool = True,
+    sn: bool = False,
+    ortho: bool = False,
+) -> nn.Module:
+    """The progressive networks' dense layer (:class:`~progan.nn.equalized.EqualizedLinear`) with BigGAN's options."""
+    m = EqualizedLinear(in_features, out_features, gain=gain, equalized=equalized, bias=bias)
+    return with_options(m, sn=sn, ortho=ortho)
 
 
 def linear(in_features: int, out_features: int, *, bias: bool = True, sn: bool = True, ortho: bool = True) -> nn.Module:
     """Dense layer, optionally orthogonally initialised and spectrally normalised."""
     m = nn.Linear(in_features, out_features, bias=bias)
-    if ortho:
-        orthogonal_init_(m)
-    return spectral_norm(m) if sn else m
+    return with_options(m, sn=sn, ortho=ortho)
 
 
 def embedding(num_embeddings: int, dim: int, *, sn: bool = False, ortho: bool = True) -> nn.Module:

@@ -11,8 +11,8 @@ from progan.sampling.latents import (
     parse_classes,
     parse_grid,
     parse_seeds,
-    truncated_normal,
 )
+from progan.latents import truncated_normal
 
 __all__ = [
     "check_classes",

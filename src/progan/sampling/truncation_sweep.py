@@ -76,7 +76,7 @@ def truncation_sweep(
     for t in thresholds:
         net = G
         if standing_stats > 0:
-            from progan.networks.biggan import accumulate_standing_stats
+            from progan.networks.standing_stats import accumulate_standing_stats
 
             net = copy.deepcopy(G)
             accumulate_standing_stats(net, num_batches=standing_stats, seed=seed, truncation=t)
@@ -103,10 +103,8 @@ def write_sweep(points: list[dict[str, Any]], path: str | os.PathLike[str], meta
 def plot_sweep(points: list[dict[str, Any]], path: str | os.PathLike[str], title: str = "") -> Path:
     """One panel per value against the threshold (untruncated drawn at the right, marked 'none'), and,
     when precision and recall were measured, the precision/recall trade-off with thresholds annotated."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     finite = [p["truncation"] for p in points if p["truncation"] is not None]
     x_none = (max(finite) * 1.25 if finite else 1.0)
@@ -114,7 +112,9 @@ def plot_sweep(points: list[dict[str, Any]], path: str | os.PathLike[str], title
     keys = [k for k in points[0] if k != "truncation" and not k.endswith("_std")]
     trade = "pr/precision" in keys and "pr/recall" in keys
     n = len(keys) + int(trade)
-    fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 3.2), squeeze=False)
+    fig = Figure(figsize=(3.6 * n, 3.2))  # its own Agg canvas: pyplot's backend is left alone
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, n, squeeze=False)
     for ax, key in zip(axes[0], keys):
         ys = [p.get(key, math.nan) for p in points]
         ax.plot(xs, ys, "o-")
@@ -140,5 +140,4 @@ def plot_sweep(points: list[dict[str, Any]], path: str | os.PathLike[str], title
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=100)
-    plt.close(fig)
     return out

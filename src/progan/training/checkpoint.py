@@ -159,6 +159,12 @@ def restore_optimizer(opt: torch.optim.Optimizer, ckpt: Checkpoint, name: str) -
     opt.load_state_dict(_optimizer_from_flat(f"opt/{name}", ckpt.tensors, meta))
 
 
+def snapshot_kimg(path: str | os.PathLike[str]) -> int | None:
+    """The kimg in a snapshot's file name (``network-snapshot-000140.safetensors`` -> 140), else None."""
+    m = SNAPSHOT_RE.search(Path(path).name)
+    return int(m.group(1)) if m else None
+
+
 def list_snapshots(run_dir: str | os.PathLike[str]) -> list[Path]:
     """Snapshots of one run folder, oldest first."""
     found = []

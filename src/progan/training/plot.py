@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 from progan.training.stats import read_stats
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 
 _LOSS_KEYS = ("loss/D", "loss/G", "loss/gp", "scores/real", "scores/fake")
 
@@ -21,7 +19,10 @@ def plot_stats(stats_path: Path, out_path: Path) -> Path | None:
         return None
     kimg = [r["kimg"] for r in rows]
     metric_keys = sorted({k for r in rows for k in r if k.startswith("metric/")})
-    fig, axes = plt.subplots(2 if metric_keys else 1, 1, figsize=(8, 7 if metric_keys else 4), squeeze=False)
+    # A Figure on its own Agg canvas: pyplot's global backend (a notebook's, say) is left alone.
+    fig = Figure(figsize=(8, 7 if metric_keys else 4))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(2 if metric_keys else 1, 1, squeeze=False)
     ax = axes[0][0]
     for key in _LOSS_KEYS:
         if any(key in r for r in rows):
@@ -48,6 +49,5 @@ def plot_stats(stats_path: Path, out_path: Path) -> Path | None:
     fig.tight_layout()
     tmp = out_path.with_name(f".{out_path.name}.tmp.png")
     fig.savefig(tmp, dpi=100)
-    plt.close(fig)
     tmp.replace(out_path)
     return out_path

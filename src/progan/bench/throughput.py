@@ -87,7 +87,7 @@ def _make_step(cfg: NetworkConfig, lod: float, batch: int, precision: str, loss:
     reals = torch.rand(batch, cfg.channels, res, res, device=device) * 2 - 1
     z = torch.randn(batch, cfg.latent_size, device=device)
     if impl == "eager-baseline":
-        from progan.benchmark_baseline import eager_step
+        from progan.bench.baseline import eager_step
 
         return eager_step(G, D, reals, z, loss, precision)
     opt_kw = {"lr": 1e-3, "betas": (0.0, 0.99), "eps": 1e-8}
