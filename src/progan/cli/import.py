@@ -22,15 +22,17 @@ def command(pkl: Path, out: Path | None, force: bool) -> None:
     Every command that takes --network works on OUT (or on PKL directly); the snapshot has no
     training state, so it cannot be resumed.
     """
-    from progan.importers import import_pickle, is_pickle_path
+    from progan.importers import is_pickle_path, read_pickle
     from progan.sampling._io import check_output_file
+    from progan.training.checkpoint import save_imported
 
     if not is_pickle_path(pkl):
         raise UserError(f"{pkl}: expected a .pkl file of the authors' releases")
     out = check_output_file(out if out is not None else pkl.with_suffix(".safetensors"), [".safetensors"])
     if out.exists() and not force:
         raise UserError(f"{out} exists; pass --force to overwrite it")
-    path, imported = import_pickle(pkl, out)
+    imported = read_pickle(pkl)
+    path = save_imported(imported, out)
     cfg = imported.config
     classes = f"{cfg.num_classes} classes (AC-GAN)" if cfg.num_classes else "unconditional"
     click.echo(f"wrote {path}: {imported.source['format']} network, {cfg.resolution}x{cfg.resolution}, "

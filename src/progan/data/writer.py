@@ -241,49 +241,7 @@ class DatasetWriter:
             raise DataError("no image could be read from the source; "
                             "use --strict to stop at the first bad file and see why")
         resolutions = level_resolutions(self.resolution)
-        # The decoded file becomes the full level: compacted in place (row j <- kept[j] >= j, in increasing j,
-        # never overwrites a row still to be read), so the largest level is written only once.
-        full, compact = self.full, n < self.num_rows
-        if grey:
-            self.channels = 1
-            res = self.resolution
-            out_full = NpyFile(self.tmp / level_file(res), (n, 1, res, res))
-            full_header = out_full.header
-        else:
-            out_full, full_header = full, npy_header((n,) + full.shape[1:], len(full.header))
-        lower = [NpyFile(self.tmp / level_file(r), (n, self.channels, r, r)) for r in resolutions[1:]]
-        hashes = [hashlib.sha256(h) for h in [full_header] + [lv.header for lv in lower]]
-        step = chunk_rows(n, full.row_bytes).step
-        from tqdm import tqdm
-
-        bar = tqdm(total=n, unit="img", desc="levels", disable=not progress, leave=False, mininterval=0.5)
-        try:
-            for i in range(0, n, step):
-                rows = np.arange(i, min(i + step, n))
-                images = full.read(kept[rows])
-                if grey:
-                    images = np.ascontiguousarray(images[:, :1])
-                if compact or grey:
-                    out_full.write(rows, images)
-                pyramid = box_pyramid(images)
-                for lv, data in zip(lower, pyramid):
-                    lv.write(rows, data)
-                for h, data in zip(hashes, [images] + pyramid):
-                    h.update(memoryview(data).cast("B"))
-                bar.update(len(rows))
-            out_full.shrink(n)
-        finally:
-            bar.close()
-            for lv in lower:
-                lv.close()
-            out_full.close()
-            full.close()
-        if grey:
-            os.unlink(full.path)
-        else:
-            os.replace(full.path, self.tmp / level_file(self.resolution))
-        sums = {level_file(r): h.hexdigest() for r, h in zip(resolutions, hashes)}
-
+        sums = self._write_levels(kept, resolutions, grey, progress)
         files = [level_file(r) for r in resolutions]
         if labels is not None:
             np.save(self.tmp / LABELS_FILE, np.ascontiguousarray(labels, dtype=np.int64), allow_pickle=False)
@@ -310,6 +268,53 @@ class DatasetWriter:
         }
         self._publish(files, doc)
         return self.outdir
+
+    def _write_levels(self, kept: np.ndarray, resolutions: list[int], grey: bool,
+                      progress: bool) -> dict[str, str]:
+        """Every level of the ``kept`` rows in one pass over the decoded file; the sha256 of each level file."""
+        from tqdm import tqdm
+
+        n = len(kept)
+        # The decoded file becomes the full level: compacted in place (row j <- kept[j] >= j, in increasing j,
+        # never overwrites a row still to be read), so the largest level is written only once.
+        full, compact = self.full, n < self.num_rows
+        if grey:
+            self.channels = 1
+            res = self.resolution
+            out_full = NpyFile(self.tmp / level_file(res), (n, 1, res, res))
+            full_header = out_full.header
+        else:
+            out_full, full_header = full, npy_header((n,) + full.shape[1:], len(full.header))
+        lower = [NpyFile(self.tmp / level_file(r), (n, self.channels, r, r)) for r in resolutions[1:]]
+        hashes = [hashlib.sha256(h) for h in [full_header] + [lv.header for lv in lower]]
+        step = chunk_rows(n, full.row_bytes).step
+        bar = tqdm(total=n, unit="img", desc="levels", disable=not progress, leave=False, mininterval=0.5)
+        try:
+            for i in range(0, n, step):
+                rows = np.arange(i, min(i + step, n))
+                images = full.read(kept[rows])
+                if grey:
+                    images = np.ascontiguousarray(images[:, :1])
+                if compact or grey:
+                    out_full.write(rows, images)
+                pyramid = box_pyramid(images)
+                for lv, data in zip(lower, pyramid):
+                    lv.write(rows, data)
+                for h, data in zip(hashes, [images] + pyramid):
+                    h.update(memoryview(data).cast("B"))
+                bar.update(len(rows))
+            out_full.shrink(n)
+        finally:
+            bar.close()
+            for lv in lower:
+                lv.close()
+            out_full.close()
+            full.close()
+        if grey:
+            os.unlink(full.path)
+        else:
+            os.replace(full.path, self.tmp / level_file(self.resolution))
+        return {level_file(r): h.hexdigest() for r, h in zip(resolutions, hashes)}
 
     def _publish(self, files: list[str], doc: dict[str, Any]) -> None:
         old_meta = self.outdir / META_FILE

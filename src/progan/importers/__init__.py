@@ -5,7 +5,7 @@ Karras et al. released their networks as pickles: the TF release's ``karras2018i
 Theano release's snapshots (``network.Network``; :mod:`progan.importers.theano_release`, as the TF
 release's ``legacy.py``). :func:`read_pickle` reads one with a restricted unpickler
 (:mod:`progan.importers._unpickle`), maps its keywords to a :class:`~progan.config.NetworkConfig`
-and its variables to progan's G / D / G_ema weights (Gs is the averaged G); :func:`import_pickle`
+and its variables to progan's G / D / G_ema weights (Gs is the averaged G); :func:`progan.training.checkpoint.save_imported`
 writes them as a progan snapshot, :func:`load_generator` builds the generator in memory.
 """
 
@@ -26,7 +26,7 @@ from progan.importers import tf_release, theano_release
 from progan.importers._unpickle import NetworkState, PickleRefused, load_networks
 from progan.importers.tf_release import ImportRefused
 
-__all__ = ["ImportRefused", "Imported", "PickleRefused", "import_pickle", "is_pickle_path", "load_generator",
+__all__ = ["ImportRefused", "Imported", "PickleRefused", "is_pickle_path", "load_generator",
            "read_pickle"]
 
 PICKLE_SUFFIXES = (".pkl", ".pickle")
@@ -115,20 +115,6 @@ def read_pickle(path: str | os.PathLike[str]) -> Imported:
     source = {"file": path.name, "sha256": hashlib.sha256(data).hexdigest(),
               "format": "tf-release" if nets[0].kind == "tf" else "theano-release", "lod": lod}
     return Imported(config=cfg, states=weights, lod=lod, source=source)
-
-
-def import_pickle(path: str | os.PathLike[str], out: str | os.PathLike[str]) -> tuple[Path, Imported]:
-    """Write the networks of a release pickle as a progan snapshot (Gs becomes G_ema); no optimizer state."""
-    from progan.config import TrainConfig
-    from progan.config_io import to_dict
-    from progan.training.checkpoint import save_checkpoint
-
-    imported = read_pickle(path)
-    modules = {name: imported.build(name) for name in ("G", "D", "G_ema")}
-    written = save_checkpoint(out, modules=modules, optimizers={}, rng={},
-                              config=to_dict(TrainConfig(preset="imported", network=imported.config)),
-                              progress={"kimg": 0.0, "lod": imported.lod}, extra={"imported_from": imported.source})
-    return written, imported
 
 
 def load_generator(path: str | os.PathLike[str], *, device: str | torch.device = "cpu",

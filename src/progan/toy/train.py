@@ -71,6 +71,13 @@ class ToyHistory:
     gen_mean: list[float] = field(default_factory=list)
     gen_std: list[float] = field(default_factory=list)
 
+    def record(self, step: int, d_loss: float, g_loss: float, generated: np.ndarray | Tensor) -> None:
+        self.step.append(step)
+        self.d_loss.append(d_loss)
+        self.g_loss.append(g_loss)
+        self.gen_mean.append(float(generated.mean()))
+        self.gen_std.append(float(generated.std()))
+
 
 @dataclass(frozen=True)
 class ToyFrame:
@@ -193,6 +200,18 @@ def train_toy(
         torch.set_num_threads(old_threads)
 
 
+def _g_step(objective: ToyLoss, d: nn.Module, opt_g: torch.optim.Optimizer, real: Tensor, fake: Tensor) -> Tensor:
+    d.requires_grad_(False)  # G's step needs gradients through D, not for D's weights
+    try:
+        g_loss = objective.g_cost(d(real), d(fake))
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        opt_g.step()
+    finally:
+        d.requires_grad_(True)
+    return g_loss
+
+
 def _train(data: np.ndarray, objective: ToyLoss, steps: int, seed: int, cfg: ToyConfig, frame_every: int,
            device: torch.device, on_step: Callable[[int], None] | None) -> ToyResult:
     start = time.perf_counter()
@@ -246,26 +265,15 @@ def _train(data: np.ndarray, objective: ToyLoss, steps: int, seed: int, cfg: Toy
             d_loss.backward()
             opt_d.step()
 
-        real = noisy(real_batch())
+        real = noisy(real_batch())  # drawn before G's latents, as always: seeded runs stay the same
         fake = g(z_batch())
-        d.requires_grad_(False)  # G's step needs gradients through D, not for D's weights
-        g_loss = objective.g_cost(d(real), d(noisy(fake)))
-        opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        opt_g.step()
-        d.requires_grad_(True)
-
+        g_loss = _g_step(objective, d, opt_g, real, noisy(fake))
         if cfg.ema > 0:
             with torch.no_grad():
                 for p_avg, p in zip(g_avg.parameters(), g.parameters()):
                     p_avg.lerp_(p, 1 - cfg.ema)
         if step % cfg.log_every == 0 or step == steps:
-            fake_data = scaler.from_unit(fake[:, 0])
-            history.step.append(step)
-            history.d_loss.append(d_loss.item())
-            history.g_loss.append(g_loss.item())
-            history.gen_mean.append(float(fake_data.mean()))
-            history.gen_std.append(float(fake_data.std()))
+            history.record(step, d_loss.item(), g_loss.item(), scaler.from_unit(fake[:, 0]))
         if frame_every and (step % frame_every == 0 or step == steps):
             snapshot(step)
         if on_step is not None:

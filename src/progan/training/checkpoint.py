@@ -25,6 +25,7 @@ from safetensors.torch import save_file
 
 from progan.config_io import upgrade_config_dict
 from progan.errors import CheckpointError
+from progan.importers import Imported
 
 FORMAT = "progan-checkpoint"
 FORMAT_VERSION = 1
@@ -152,6 +153,18 @@ def read_checkpoint(path: str | os.PathLike[str], *, prefixes: tuple[str, ...] |
     except (KeyError, json.JSONDecodeError):
         raise CheckpointError(f"{path} has damaged metadata") from None
     return Checkpoint(path=path, tensors=tensors, config=config, progress=progress, extra=extra)
+
+
+def save_imported(imported: Imported, out: str | os.PathLike[str]) -> Path:
+    """Write networks read by :func:`progan.importers.read_pickle` as a progan snapshot (Gs becomes G_ema): no
+    optimizer, schedule or generator state, so it can be fine-tuned (``--init-from``) but not resumed."""
+    from progan.config import TrainConfig
+    from progan.config_io import to_dict
+
+    modules = {name: imported.build(name) for name in ("G", "D", "G_ema")}
+    return save_checkpoint(out, modules=modules, optimizers={}, rng={},
+                           config=to_dict(TrainConfig(preset="imported", network=imported.config)),
+                           progress={"kimg": 0.0, "lod": imported.lod}, extra={"imported_from": imported.source})
 
 
 def restore_optimizer(opt: torch.optim.Optimizer, ckpt: Checkpoint, name: str) -> None:
