@@ -133,8 +133,8 @@ def test_biggan_refuses_a_growing_schedule() -> None:
 def test_d_gradient_accumulation_matches_one_big_batch(micro: int) -> None:
     """Projection D with SN (no batch-dependent layer), fakes from an eval-mode G (running BN statistics).
 
-    D is in eval mode so spectral norm reuses one estimate of sigma: in train mode each micro-batch
-    would also advance the power iteration, which is training-state bookkeeping, not the gradient.
+    D is in eval mode so spectral norm reuses one estimate of sigma (in train mode the step holds it to
+    one power iteration per step whatever the split: tests/test_batch_coupling.py).
     """
     torch.manual_seed(0)
     cfg = _cfg()

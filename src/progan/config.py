@@ -269,12 +269,19 @@ class RunConfig:
 
 @dataclass
 class ComputeConfig:
-    """How the step is computed; none of these change what is learned beyond float rounding."""
+    """How the step is computed. Processes, batch_per_device, channels_last, compile, sync_bn and
+    deterministic give the plain run's result to float rounding (except batch_per_device with batch norm
+    in G, which ``progan train`` warns about); precision and tf32 round more coarsely by choice. README,
+    "Speed and scale", lists each with the test that shows it."""
 
     precision: str = "fp32"              # "fp32" | "bf16" | "fp16" (autocast; GP and reductions in fp32)
     batch_per_device: int = 0            # micro-batch for gradient accumulation (0: the whole per-rank batch)
     channels_last: bool = False          # NHWC memory format (faster convolutions on recent GPUs)
     compile: bool = False                # torch.compile G and D, falling back to eager if it fails
+    sync_bn: bool = True                 # batch-norm statistics over every process's batch (cross-replica BN)
+    tf32: bool = False                   # TF32 matmuls/convolutions on Ampere+ GPUs (10-bit mantissa products)
+    cudnn_benchmark: bool = False        # let cuDNN time and pick convolution algorithms (not bitwise resumable)
+    deterministic: bool = False          # torch's deterministic algorithms: bitwise resume on GPUs too
     dist_timeout_s: int = 1800           # a rank silent this long stops the whole job
     threads: int = 0                     # CPU threads for torch (0: torch's default); small nets run best on 1
 
@@ -286,6 +293,9 @@ class ComputeConfig:
         _check(self.batch_per_device >= 0, "batch_per_device must be >= 0 (0: no accumulation)")
         _check(self.dist_timeout_s >= 1, "dist_timeout_s must be >= 1")
         _check(self.threads >= 0, "threads must be >= 0 (0: torch's default)")
+        _check(not (self.deterministic and self.cudnn_benchmark),
+               "deterministic and cudnn_benchmark exclude each other: cuDNN's timed choice of algorithms "
+               "is not reproducible")
 
 
 @dataclass

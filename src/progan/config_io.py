@@ -114,6 +114,7 @@ LEGACY_VALUES: dict[tuple[str, str], Any] = {
     ("loss", "ortho_form"): "paper",       # beta * ||W W^T * (1 - I)||^2
     ("optim", "ema_update"): "g_step",     # EMA after the G step (with beta**d_steps: exact for d_steps=1)
     ("schedule", "minibatch_repeats"): 1,  # schedule evaluated every minibatch
+    ("compute", "sync_bn"): False,         # batch-norm statistics per process
 }
 
 

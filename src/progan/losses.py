@@ -116,6 +116,8 @@ def d_loss(
     mix: Tensor | None = None,                  # or the factors themselves, [N] (drawn by the caller)
     fuse: bool = False,                         # one D call on reals ++ fakes (see below)
     upscale: int = 1,                           # GP / R1 w.r.t. images upscaled by this (gradient_upscale)
+    penalty_D: DFn | None = None,               # D for the gradient penalty's call (default D): an eager D
+                                                # when D is compiled, which cannot be differentiated twice
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """Discriminator loss (scalar, float32) and its logged terms. ``fakes`` are detached here.
 
@@ -150,7 +152,8 @@ def d_loss(
     if cfg.kind == "wgan-gp":
         per_sample = fake - real
         if cfg.gp_lambda > 0:
-            gp, norms = _gradient_penalty(D, reals, fakes, labels, cfg.gp_gamma, generator, mix, upscale)
+            D_gp = D if penalty_D is None else penalty_D
+            gp, norms = _gradient_penalty(D_gp, reals, fakes, labels, cfg.gp_gamma, generator, mix, upscale)
             per_sample = per_sample + cfg.gp_lambda * gp
             logs["loss/gp"], logs["gp/grad_norm"] = gp.mean(), norms.mean()
         if cfg.drift > 0:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from progan.bench.throughput import _count_flops, run_bench
@@ -38,3 +39,12 @@ def test_run_bench_rows_are_consistent() -> None:
         assert abs(r.achieved_gflops - r.gflop_per_img * r.img_per_sec) < 1e-6 * r.achieved_gflops
     # The 8x8 level costs more per image than the 4x4 one.
     assert rows[2].gflop_per_img > rows[0].gflop_per_img
+
+
+@pytest.mark.slow
+def test_run_bench_has_compile_rows_with_the_eager_step_flops() -> None:
+    rows = run_bench(resolution=4, channels=1, fmaps=8, latent=8, batch=8, min_seconds=0.05, min_steps=2, warmup=1,
+                     impls=("progan", "progan-compile"), compile_backend="aot_eager", peak_size=128,
+                     peak_seconds=0.05)
+    assert [(r.resolution, r.phase, r.impl) for r in rows] == [(4, "stable", "progan"), (4, "stable", "progan-compile")]
+    assert rows[1].gflop_per_img == rows[0].gflop_per_img and rows[1].img_per_sec > 0

@@ -21,9 +21,9 @@ from torch.utils.flop_counter import flop_registry
 from progan.config import LossConfig, NetworkConfig
 from progan.device import DTYPES
 from progan.networks import build_discriminator, build_generator
+from progan.training.compiling import compile_networks
 from progan.training.stats import Collector
 from progan.training.steps import StepContext, d_step, g_step
-
 
 
 @dataclass
@@ -33,7 +33,7 @@ class BenchRow:
     resolution: int
     phase: str                 # "stable" or "fade"
     precision: str
-    impl: str                  # "progan" or "eager-baseline"
+    impl: str                  # "progan", "progan-compile" (--compile) or "eager-baseline"
     batch: int
     img_per_sec: float
     sec_per_step: float
@@ -79,7 +79,7 @@ def bench_network_config(resolution: int, channels: int, fmaps: int, latent: int
 
 
 def _make_step(cfg: NetworkConfig, lod: float, batch: int, precision: str, loss: LossConfig, impl: str,
-               device: torch.device) -> Callable[[], None]:
+               device: torch.device, compile_backend: str = "inductor") -> Callable[[], None]:
     torch.manual_seed(0)
     G, D = build_generator(cfg).to(device), build_discriminator(cfg).to(device)
     G.lod = D.lod = lod
@@ -95,10 +95,12 @@ def _make_step(cfg: NetworkConfig, lod: float, batch: int, precision: str, loss:
     ctx = StepContext(device, precision)
     stats = Collector(None)
     mix = torch.rand(batch, device=device)
+    # The trainer's --compile: the same step with G and D through torch.compile (the penalty's call eager).
+    G_run, D_run = compile_networks(G, D, loss, enabled=impl == "progan-compile", backend=compile_backend)
 
     def step() -> None:
-        d_step(G, D, opt_D, loss, reals, None, z, stats, ctx, mix)
-        g_step(G, D, opt_G, loss, z, None, stats, ctx)
+        d_step(G_run, D_run, opt_D, loss, reals, None, z, stats, ctx, mix)
+        g_step(G_run, D_run, opt_G, loss, z, None, stats, ctx)
 
     return step
 
@@ -158,8 +160,14 @@ def run_bench(
     peak_size: int = 2048,
     peak_seconds: float = 1.5,
     progress: Callable[[BenchRow], None] | None = None,
+    compile_backend: str = "inductor",
 ) -> list[BenchRow]:
-    """Throughput table for every resolution from 4 up to ``resolution``, stable and fade-in phases."""
+    """Throughput table for every resolution from 4 up to ``resolution``, stable and fade-in phases.
+
+    ``impls``: "progan" (the training step), "progan-compile" (the same under ``--compile``; its warm-up
+    includes compiling, and its FLOPs are counted on the eager step: the model's FLOPs do not change) and
+    "eager-baseline" (the straightforward step it is compared with).
+    """
     device = torch.device(device)
     cfg = bench_network_config(resolution, channels, fmaps, latent)
     loss_cfg = LossConfig(kind=loss)
@@ -173,8 +181,10 @@ def run_bench(
                 continue  # the 4x4 level has nothing to fade from
             for precision in precisions:
                 for impl in impls:
-                    step = _make_step(cfg, lod, batch, precision, loss_cfg, impl, device)
-                    flops = _count_flops(step)
+                    step = _make_step(cfg, lod, batch, precision, loss_cfg, impl, device, compile_backend)
+                    counted = step if impl != "progan-compile" else \
+                        _make_step(cfg, lod, batch, precision, loss_cfg, "progan", device)
+                    flops = _count_flops(counted)
                     sec = _time(step, device, warmup, min_steps, min_seconds)
                     achieved = flops / sec / 1e9
                     row = BenchRow(res, phase, precision, impl, batch, batch / sec, sec, flops / batch / 1e9,

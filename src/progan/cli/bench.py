@@ -18,11 +18,14 @@ from progan.config import is_power_of_two
 @click.option("--batch", type=click.IntRange(min=1), default=64, help="Minibatch (a multiple of 4 for the stddev groups).")
 @click.option("--precision", "precisions", default="fp32", metavar="LIST", help="Comma list of fp32, bf16, fp16.")
 @click.option("--baseline/--no-baseline", default=False, help="Also time the straightforward eager step.")
+@click.option("--compile", "compile_", is_flag=True, default=False,
+              help="Also time the step with G and D through torch.compile (as progan train --compile).")
 @click.option("--threads", type=click.IntRange(min=0), default=0, help="torch CPU threads (0: default).")
 @click.option("--seconds", type=click.FloatRange(min=0.1), default=3.0, help="Minimum timing per row.")
 @click.option("--device", default="cpu", metavar="cpu|cuda[:N]")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the table as JSON here.")
-def command(resolution, channels, fmaps, latent, batch, precisions, baseline, threads, seconds, device, out) -> None:
+def command(resolution, channels, fmaps, latent, batch, precisions, baseline, compile_, threads, seconds, device,
+            out) -> None:
     """Steady-state img/s, model FLOPs per image and achieved FLOP/s for each resolution and phase."""
     if not is_power_of_two(resolution) or not 4 <= resolution <= 1024:
         raise click.BadParameter(f"{resolution} is not a power of two in 4..1024", param_hint="--resolution")
@@ -50,7 +53,8 @@ def command(resolution, channels, fmaps, latent, batch, precisions, baseline, th
                    f"{r.gflop_per_img:10.3f} {r.achieved_gflops:9.1f} {r.peak_gflops:8.1f} {r.peak_fraction:8.2f}")
 
     rows = run_bench(resolution=resolution, channels=channels, fmaps=fmaps, latent=latent, batch=batch,
-                     precisions=wanted, impls=("progan", "eager-baseline") if baseline else ("progan",),
+                     precisions=wanted, impls=("progan",) + (("progan-compile",) if compile_ else ())
+                     + (("eager-baseline",) if baseline else ()),
                      device=dev, min_seconds=seconds, progress=show)
     if out:
         meta = {"threads": torch.get_num_threads(), "device": str(dev), "torch": torch.__version__}

@@ -82,17 +82,24 @@ def _resolve_config(preset: str, resume: str | None, outdir: str, overrides: lis
               help="Micro-batch for gradient accumulation when the per-rank batch does not fit (0: off).")
 @click.option("--channels-last", is_flag=True, default=None, help="NHWC memory format.")
 @click.option("--compile", "compile_", is_flag=True, default=None, help="torch.compile G and D (eager fallback).")
+@click.option("--tf32", is_flag=True, default=None, help="TF32 matmuls and convolutions on Ampere+ GPUs (coarser).")
+@click.option("--cudnn-benchmark", is_flag=True, default=None,
+              help="Let cuDNN time convolution algorithms (faster; resume no longer bitwise).")
+@click.option("--deterministic", is_flag=True, default=None,
+              help="torch's deterministic algorithms: bitwise resume on GPUs too (an op without one stops).")
 @click.option("--dry-run", is_flag=True, help="Print the resolved configuration as JSON and exit.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def command(data, outdir, preset, kimg, seed, resume, init_from, snap, device, mirror, loss, metrics, metrics_every,
-            max_minutes, overrides, gpus, precision, batch_per_device, channels_last, compile_, dry_run, quiet) -> None:
+            max_minutes, overrides, gpus, precision, batch_per_device, channels_last, compile_, tf32, cudnn_benchmark,
+            deterministic, dry_run, quiet) -> None:
     """Train a progressive GAN (Karras et al. 2018); one command gives a working demo run on Fashion-MNIST."""
     assignments = list(overrides)
     named = {
         "run.data": data, "run.seed": seed, "run.snap": snap, "run.device": device, "run.mirror": mirror,
         "loss.kind": loss, "run.metrics": metrics, "run.metrics_every": metrics_every, "schedule.total_kimg": kimg, "run.max_minutes": max_minutes,
         "compute.precision": precision, "compute.batch_per_device": batch_per_device,
-        "compute.channels_last": channels_last, "compute.compile": compile_,
+        "compute.channels_last": channels_last, "compute.compile": compile_, "compute.tf32": tf32,
+        "compute.cudnn_benchmark": cudnn_benchmark, "compute.deterministic": deterministic,
     }
     assignments += [f"{key}={value}" for key, value in named.items() if value is not None]
     if resume and not dry_run:
@@ -121,5 +128,15 @@ def command(data, outdir, preset, kimg, seed, resume, init_from, snap, device, m
         run_dir = launch(cfg, gpus, progress=progress) if gpus > 1 else train(cfg, progress=progress)
     except (TrainingError, LaunchError) as e:
         click.echo(f"progan train: error: {e}", err=True)
+        sys.exit(1)
+    except Exception as e:
+        from progan.training.distributed import peer_failure
+
+        lost = peer_failure(e)
+        if lost is None:
+            raise
+        # Another node's process went away (torchrun, several nodes): this one stops too, with one line.
+        click.echo(f"progan train: error: lost contact with another process ({lost}); stopped. Snapshots are "
+                   "written atomically, so --resume latest continues from the last one", err=True)
         sys.exit(1)
     click.echo(f"done: {run_dir}")

@@ -27,6 +27,7 @@ from progan.metrics.msssim import ms_ssim
 from progan.metrics.precision_recall import precision_recall
 from progan.metrics.sources import RealSet, generate_samples, open_reals
 from progan.metrics.swd import sliced_wasserstein
+from progan.numerics import metric_numerics
 
 DEFAULT_NUM_IMAGES = 10_000
 
@@ -165,6 +166,7 @@ def _check_features_available(names: list[str], features_path: str | None, incep
         resolve_weights(inception_weights)
 
 
+@metric_numerics()  # no TF32: features must not depend on the GPU generation or the batch size
 def evaluate(
     G: torch.nn.Module | None,
     data_dir: str | os.PathLike[str],

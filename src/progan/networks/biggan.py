@@ -25,7 +25,9 @@ from torch import Tensor, nn
 from progan.config import NetworkConfig
 from progan.errors import UserError
 from progan.networks.conditioning import LatentConditioner, cbn_factory
+from progan.networks.coupling import BatchCoupling
 from progan.nn.attention import SelfAttention
+from progan.nn.crossreplica import CrossReplicaBatchNorm2d
 from progan.nn.projection import ProjectionHead
 from progan.nn.resample import downsample2d, upsample2d
 from progan.nn.spectral import ConvFactory, conv2d, linear
@@ -178,8 +180,13 @@ class Generator(_BigGANBase):
         self.in_ch = arch[0].in_ch
         self.linear = which_linear(self.conditioner.input_dim, self.in_ch * BOTTOM * BOTTOM)
         self.blocks = nn.ModuleList(GBlock(spec, which_conv, which_bn) for spec in arch)
-        self.out_bn = nn.BatchNorm2d(arch[-1].out_ch)
+        self.out_bn = CrossReplicaBatchNorm2d(arch[-1].out_ch)
         self.out_conv = which_conv(arch[-1].out_ch, cfg.channels, 3)
+
+    @property
+    def batch_coupling(self) -> BatchCoupling:
+        """BigGAN's G batch-normalises in every block (conditional BN) and before its output."""
+        return BatchCoupling(batch_norm=True, spectral_norm=self.cfg.spectral_norm in ("g", "both"))
 
     def forward(self, z: Tensor, labels: Tensor | None = None, lod: float | None = None) -> Tensor:
         self._check_lod(lod)
@@ -210,6 +217,11 @@ class Discriminator(_BigGANBase):
             self.head: nn.Module = which_linear(features, 1 + self.num_classes)
         else:
             self.head = ProjectionHead(features, self.num_classes, which_linear, sn=sn, ortho=cfg.ortho_init)
+
+    @property
+    def batch_coupling(self) -> BatchCoupling:
+        """Spectral norm only: BigGAN's D has neither batch norm nor a minibatch-stddev layer."""
+        return BatchCoupling(spectral_norm=self.cfg.spectral_norm in ("d", "both"))
 
     def forward(
         self, images: Tensor, labels: Tensor | None = None, lod: float | None = None

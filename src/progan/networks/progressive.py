@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from progan.config import NetworkConfig
 from progan.networks.conditioning import LatentConditioner, cbn_factory
+from progan.networks.coupling import BatchCoupling
 from progan.nn import EqualizedConv2d, MinibatchStddev, downsample2d, pixel_norm, upsample2d
 from progan.nn.attention import WithAttention
 from progan.nn.projection import projection_term
@@ -209,6 +210,12 @@ class Generator(_Progressive):
         self.to_rgb = nn.ModuleList(which_conv(cfg.nf(res - 1), cfg.channels, 1, gain=1.0)
                                     for res in range(2, self.resolution_log2 + 1))
 
+    @property
+    def batch_coupling(self) -> BatchCoupling:
+        """Conditional BN (``g_norm=cbn``) and spectral norm couple samples; pixel norm does not."""
+        return BatchCoupling(batch_norm=self.conditioner is not None,
+                             spectral_norm=self.cfg.spectral_norm in ("g", "both"))
+
     def _latent_input(self, z: Tensor, labels: Tensor | None) -> Tensor:
         if z.dim() != 2 or z.shape[1] != self.z_dim:
             raise ValueError(f"latents must have shape [N, {self.z_dim}], got {list(z.shape)}")
@@ -228,6 +235,12 @@ class Generator(_Progressive):
 
     def forward(self, z: Tensor, labels: Tensor | None = None, lod: float | None = None) -> Tensor:
         level, alpha = self._level_alpha(lod)
+        return self.forward_at(z, labels, level, None if alpha >= 1.0 else alpha)
+
+    def forward_at(self, z: Tensor, labels: Tensor | None, level: int, alpha: Tensor | float | None) -> Tensor:
+        """:meth:`forward` at working resolution ``2**level`` with the newest block blended in by ``alpha``
+        (None: a stable phase). What ``torch.compile`` sees (:mod:`progan.training.compiling`): a fade
+        weight passed as a tensor is an input of the compiled graph, not a constant to recompile for."""
         top = level - 2
         if self.conditioner is not None:
             z_in, ys = self.conditioner(z, labels)
@@ -239,7 +252,7 @@ class Generator(_Progressive):
         if top == 0:
             return self.to_rgb[0](x)
         new = self.to_rgb[top](self.blocks[top](x, ys[top]))
-        if alpha >= 1.0:
+        if alpha is None:
             return new
         return torch.lerp(upsample2d(self.to_rgb[top - 1](x)), new, alpha)
 
@@ -271,6 +284,13 @@ class Discriminator(_Progressive):
         self.projection = (embedding(self.num_classes, cfg.nf(0), sn=sn, ortho=cfg.ortho_init)
                            if cfg.conditioning == "projection" else None)
 
+    @property
+    def batch_coupling(self) -> BatchCoupling:
+        """The minibatch-stddev layer (group size > 1) and spectral norm; D has no batch norm."""
+        group = self.cfg.mbstd_group_size  # as _DOutput: groups of 0 or 1 build no layer
+        return BatchCoupling(spectral_norm=self.cfg.spectral_norm in ("d", "both"),
+                             mbstd_group=group if group > 1 else 0)
+
     def forward(
         self, images: Tensor, labels: Tensor | None = None, lod: float | None = None
     ) -> tuple[Tensor, Tensor | None]:
@@ -279,11 +299,18 @@ class Discriminator(_Progressive):
         if images.dim() != 4 or images.shape[1:] != (self.channels, r, r):
             raise ValueError(f"images must have shape [N, {self.channels}, {r}, {r}] at lod "
                              f"{self.lod if lod is None else lod}, got {list(images.shape)}")
+        return self.forward_at(images, labels, level, None if alpha >= 1.0 else alpha)
+
+    def forward_at(
+        self, images: Tensor, labels: Tensor | None, level: int, alpha: Tensor | float | None
+    ) -> tuple[Tensor, Tensor | None]:
+        """:meth:`forward` on ``2**level`` pixels with the newest block blended in by ``alpha`` (None: a
+        stable phase), as :meth:`Generator.forward_at`."""
         top = level - 2
         x = self.from_rgb[top](images)
         if top > 0:
             x = self.blocks[top](x)
-            if alpha < 1.0:
+            if alpha is not None:
                 x = torch.lerp(self.from_rgb[top - 1](downsample2d(images)), x, alpha)
             for i in range(top - 1, 0, -1):
                 x = self.blocks[i](x)

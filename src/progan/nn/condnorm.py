@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from progan.nn.crossreplica import CrossReplicaBatchNorm2d
 from progan.nn.spectral import SN_LINEAR, LinearFactory
 
 
@@ -29,7 +30,8 @@ class CondBatchNorm2d(nn.Module):
         super().__init__()
         self.num_features = num_features
         self.cond_dim = cond_dim
-        self.bn = nn.BatchNorm2d(num_features, eps=eps, momentum=momentum, affine=cond_dim == 0)
+        # Cross-replica when the trainer switches it on (several processes); nn.BatchNorm2d otherwise.
+        self.bn = CrossReplicaBatchNorm2d(num_features, eps=eps, momentum=momentum, affine=cond_dim == 0)
         if cond_dim > 0:
             self.gain = which_linear(cond_dim, num_features, bias=False)
             self.bias = which_linear(cond_dim, num_features, bias=False)

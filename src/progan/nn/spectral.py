@@ -1,20 +1,27 @@
 """Layer factories for BigGAN-style networks: spectral normalisation and orthogonal initialisation.
 
 Spectral normalisation (Miyato et al. 2018) divides a weight by an estimate of its largest singular
-value, refined by one power iteration per forward pass in train mode (BigGAN, Brock et al. 2019,
-uses one per step); torch's ``parametrizations.spectral_norm`` does exactly that. The factories
+value, refined by one power iteration per training step (Algorithm 1 there; BigGAN, Brock et al. 2019,
+likewise). torch's ``parametrizations.spectral_norm`` iterates at every train-mode forward call, so the
+number of iterations would depend on how a step calls the network (fused or separate real and fake
+calls, the gradient penalty's extra call, micro-batches, calls as the other network's opponent). The
+training steps therefore advance it explicitly, once per step of the network that owns it
+(:func:`power_iteration_`), and hold the estimate for every call inside the step
+(:func:`held_power_iteration`); in eval mode torch never iterates. The factories
 here take ``sn`` / ``ortho`` flags so a network can receive them pre-bound with
 ``functools.partial`` (BigGAN-PyTorch's ``which_conv``): switching SN on or off is one line.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrizations, parametrize
+from torch.nn.utils.parametrizations import _SpectralNorm
 
 from progan.nn.equalized import SQRT2, EqualizedConv2d, EqualizedLinear
 
@@ -29,6 +36,45 @@ LinearFactory = Callable[..., nn.Module]
 def spectral_norm(module: nn.Module, n_power_iterations: int = 1) -> nn.Module:
     """Spectrally normalise ``module.weight`` in place (torch parametrization; u, v kept as buffers)."""
     return parametrizations.spectral_norm(module, n_power_iterations=n_power_iterations, eps=SN_EPS)
+
+
+def spectral_norms(module: nn.Module) -> list[tuple[nn.Module, _SpectralNorm]]:
+    """``(layer, its spectral-norm parametrization)`` for every spectrally normalised weight in ``module``."""
+    found: list[tuple[nn.Module, _SpectralNorm]] = []
+    for m in module.modules():
+        if parametrize.is_parametrized(m, "weight"):
+            found += [(m, p) for p in m.parametrizations.weight if isinstance(p, _SpectralNorm)]  # type: ignore
+    return found
+
+
+@torch.no_grad()
+def power_iteration_(module: nn.Module) -> int:
+    """Advance every spectral norm of ``module`` by its power iteration(s) once, whatever the train mode;
+    returns how many were advanced. The start of each of the network's own training steps."""
+    sns = spectral_norms(module)
+    for layer, sn in sns:
+        mode = sn.training
+        sn.training = True
+        try:
+            _ = layer.weight  # a train-mode evaluation of the parametrization runs the power method in place
+        finally:
+            sn.training = mode
+    return len(sns)
+
+
+@contextlib.contextmanager
+def held_power_iteration(*modules: nn.Module) -> Iterator[None]:
+    """Inside, every spectral norm of ``modules`` uses its current estimate without iterating (as in eval
+    mode), while the rest of the network keeps its mode (batch norm still uses batch statistics)."""
+    sns = [sn for m in modules for _, sn in spectral_norms(m)]
+    modes = [sn.training for sn in sns]
+    for sn in sns:
+        sn.training = False
+    try:
+        yield
+    finally:
+        for sn, mode in zip(sns, modes):
+            sn.training = mode
 
 
 def orthogonal_init_(module: nn.Module) -> nn.Module:

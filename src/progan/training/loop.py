@@ -23,6 +23,7 @@ from progan.config import TrainConfig
 from progan.config_io import to_dict
 from progan.data import Dataset
 from progan.device import resolve_device
+from progan.numerics import training_numerics
 from progan.training import checkpoint as ckpt_io
 from progan.training import distributed as dist_utils
 from progan.training.outputs import RunOutputs
@@ -65,7 +66,8 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
     """
     threads = torch.get_num_threads()
     try:
-        return _train(cfg, progress=progress)
+        with training_numerics(cfg.compute):  # TF32 / cuDNN autotuning / deterministic algorithms, restored after
+            return _train(cfg, progress=progress)
     finally:
         torch.set_num_threads(threads)  # the setting is process-wide; callers keep theirs
 

@@ -4,7 +4,10 @@ and the TF release's skipping of non-finite updates.
 Every step computes the loss as a mean over the per-rank batch; with ``k`` micro-batches each
 micro-loss is weighted by its share, so the accumulated gradient equals the full batch's (the
 minibatch-stddev groups are contiguous, so each micro-batch holds whole groups). Averaging
-over ranks then gives the gradient of the global batch.
+over ranks then gives the gradient of the global batch. Spectral norms advance one power iteration
+per step of the network that owns them, however many calls the step makes (see
+:mod:`progan.nn.spectral`); what else couples samples is declared by the networks
+(:mod:`progan.networks.coupling`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ from torch import nn
 from progan import losses
 from progan.config import LossConfig
 from progan.device import DTYPES
+from progan.networks.coupling import coupling_of
+from progan.nn.spectral import held_power_iteration, power_iteration_
+from progan.training.compiling import eager
 from progan.training.distributed import World, sync_grads
 from progan.training.stats import Collector
 
@@ -92,15 +98,12 @@ class StepContext:
 def can_fuse_d_calls(D: nn.Module, n: int) -> bool:
     """Whether reals and fakes may go through D in one call without changing any result.
 
-    True when D's only batch coupling is the minibatch-stddev layer and its (contiguous) groups fit
-    the batch exactly; D architectures with other batch statistics say so with ``fusable = False``.
+    From D's declared :class:`~progan.networks.coupling.BatchCoupling`: no batch norm (its statistics
+    would mix reals and fakes), and minibatch-stddev groups that fit the ``n`` samples of each half
+    exactly. Spectral norm does not prevent it: its estimate is held for the whole step.
     """
-    D = getattr(D, "_orig_mod", D)
-    if not getattr(D, "fusable", True):
-        return False
-    cfg = getattr(D, "cfg", None)
-    group = getattr(cfg, "mbstd_group_size", 0) if cfg is not None else 0
-    return group <= 1 or (n >= group and n % group == 0)
+    coupling = coupling_of(D)
+    return not coupling.batch_norm and coupling.mbstd_fits(n)
 
 
 def _part(x: torch.Tensor | None, sl: slice) -> torch.Tensor | None:
@@ -127,17 +130,19 @@ def d_step(
     n = reals.shape[0]
     upscale = ctx.gradient_upscale(loss_cfg, reals.shape[-1])
     opt_D.zero_grad(set_to_none=True)
-    for sl in ctx.slices(n):
-        lab = _part(labels, sl)
-        with ctx.autocast():
-            with torch.no_grad():
-                fakes = G(z[sl], lab)
-            fuse = can_fuse_d_calls(D, sl.stop - sl.start)
-            loss, terms = losses.d_loss(loss_cfg, D, reals[sl], fakes, lab, mix=_part(mix, sl), fuse=fuse,
-                                        upscale=upscale)
-        ctx.backward(loss * ((sl.stop - sl.start) / n), "D")
-        for name, value in terms.items():
-            stats.report(name, value)
+    power_iteration_(D)
+    with held_power_iteration(G, D):
+        for sl in ctx.slices(n):
+            lab = _part(labels, sl)
+            with ctx.autocast():
+                with torch.no_grad():
+                    fakes = G(z[sl], lab)
+                fuse = can_fuse_d_calls(D, sl.stop - sl.start)
+                loss, terms = losses.d_loss(loss_cfg, D, reals[sl], fakes, lab, mix=_part(mix, sl), fuse=fuse,
+                                            upscale=upscale, penalty_D=eager(D))
+            ctx.backward(loss * ((sl.stop - sl.start) / n), "D")
+            for name, value in terms.items():
+                stats.report(name, value)
     return ctx.apply(opt_D, D, "D")
 
 
@@ -154,15 +159,17 @@ def g_step(
     """Update G through a frozen D (no weight gradients for D are computed); False if skipped."""
     n = z.shape[0]
     opt_G.zero_grad(set_to_none=True)
+    power_iteration_(G)
     D.requires_grad_(False)
     try:
-        for sl in ctx.slices(n):
-            with ctx.autocast():
-                fakes = G(z[sl], _part(labels, sl))
-                loss, terms = losses.g_loss(loss_cfg, D, fakes, _part(labels, sl))
-            ctx.backward(loss * ((sl.stop - sl.start) / n), "G")
-            for name, value in terms.items():
-                stats.report(name, value)
+        with held_power_iteration(G, D):
+            for sl in ctx.slices(n):
+                with ctx.autocast():
+                    fakes = G(z[sl], _part(labels, sl))
+                    loss, terms = losses.g_loss(loss_cfg, D, fakes, _part(labels, sl))
+                ctx.backward(loss * ((sl.stop - sl.start) / n), "G")
+                for name, value in terms.items():
+                    stats.report(name, value)
     finally:
         D.requires_grad_(True)
     _regularize_g(G, stats, ctx)
@@ -197,24 +204,28 @@ def joint_step(
     upscale = ctx.gradient_upscale(loss_cfg, reals.shape[-1])
     opt_D.zero_grad(set_to_none=True)
     opt_G.zero_grad(set_to_none=True)
-    for sl in ctx.slices(n):
-        lab = _part(labels, sl)
-        share = (sl.stop - sl.start) / n
-        with ctx.autocast():
-            fakes = G(z[sl], lab)
-            # d_loss detaches the fakes, so this backward reaches D's weights only.
-            loss, terms = losses.d_loss(loss_cfg, D, reals[sl], fakes, lab, mix=_part(mix, sl),
-                                        fuse=can_fuse_d_calls(D, sl.stop - sl.start), upscale=upscale)
-        ctx.backward(loss * share, "D")
-        D.requires_grad_(False)
-        try:
+    power_iteration_(D)  # one step of each network: one power iteration each
+    power_iteration_(G)
+    with held_power_iteration(G, D):
+        for sl in ctx.slices(n):
+            lab = _part(labels, sl)
+            share = (sl.stop - sl.start) / n
             with ctx.autocast():
-                g_loss, g_terms = losses.g_loss(loss_cfg, D, fakes, lab)
-            ctx.backward(g_loss * share, "G")
-        finally:
-            D.requires_grad_(True)
-        for name, value in (terms | {"loss/G": g_terms["loss/G"]}).items():
-            stats.report(name, value)
+                fakes = G(z[sl], lab)
+                # d_loss detaches the fakes, so this backward reaches D's weights only.
+                loss, terms = losses.d_loss(loss_cfg, D, reals[sl], fakes, lab, mix=_part(mix, sl),
+                                            fuse=can_fuse_d_calls(D, sl.stop - sl.start), upscale=upscale,
+                                            penalty_D=eager(D))
+            ctx.backward(loss * share, "D")
+            D.requires_grad_(False)
+            try:
+                with ctx.autocast():
+                    g_loss, g_terms = losses.g_loss(loss_cfg, D, fakes, lab)
+                ctx.backward(g_loss * share, "G")
+            finally:
+                D.requires_grad_(True)
+            for name, value in (terms | {"loss/G": g_terms["loss/G"]}).items():
+                stats.report(name, value)
     _regularize_g(G, stats, ctx)
     ok = ctx.apply(opt_D, D, "D")
     return ctx.apply(opt_G, G, "G") and ok

@@ -11,11 +11,12 @@ import logging
 import math
 
 import torch
-from torch import nn
 
 from progan import losses
 from progan.config import TrainConfig
 from progan.data import Dataset
+from progan.training import equivalence
+from progan.training.compiling import compile_networks
 from progan.training.distributed import World
 from progan.training.ema import update_ema
 from progan.training.schedule import Phase
@@ -30,27 +31,15 @@ class TrainingError(RuntimeError):
     """Training cannot go on (e.g. too many non-finite steps); the last checkpoint is intact."""
 
 
-def maybe_compile(module: nn.Module, enabled: bool) -> nn.Module:
-    """``torch.compile(module)`` when enabled, else (or where compiling is unavailable) the module itself."""
-    if not enabled:
-        return module
-    try:
-        return torch.compile(module)  # type: ignore[return-value]
-    except Exception as e:  # torch.compile is optional: an unsupported platform falls back to eager
-        log.warning("torch.compile unavailable (%s); running eagerly", str(e).splitlines()[0])
-        return module
-
-
 class Trainer:
     """Runs iterations on a :class:`TrainState` as ``cfg`` says; reports losses to ``stats``."""
 
     def __init__(self, cfg: TrainConfig, state: TrainState, ds: Dataset, device: torch.device, world: World,
                  stats: Collector) -> None:
         self.cfg, self.state, self.device, self.world, self.stats = cfg, state, device, world, stats
-        # AOTAutograd cannot differentiate twice, and the gradient penalty / R1 differentiate through D twice.
-        double_backward = (cfg.loss.kind == "wgan-gp" and cfg.loss.gp_lambda > 0) or cfg.loss.r1_gamma > 0
-        self.G_run = maybe_compile(state.G, cfg.compute.compile)
-        self.D_run = state.D if double_backward else maybe_compile(state.D, cfg.compute.compile)
+        equivalence.prepare(state.G, state.D, cfg, world)  # cross-replica BN; warns what stays non-equivalent
+        self.G_run, self.D_run = compile_networks(state.G, state.D, cfg.loss, enabled=cfg.compute.compile,
+                                                  main=world.is_main)
         self.ctx = StepContext(device, cfg.compute.precision, cfg.compute.batch_per_device, world,
                                full_resolution=cfg.network.resolution)
         if cfg.loss.ortho_reg > 0:
