@@ -37,7 +37,7 @@ LOST = "progan train: error: lost contact with another process"
 
 
 def _tensors(run: Path) -> dict[str, torch.Tensor]:
-    from progan.training.checkpoint import list_snapshots
+    from progan.training.snapshots import list_snapshots
 
     with safe_open(str(list_snapshots(run)[-1]), framework="pt") as f:
         return {k: f.get_tensor(k) for k in f.keys() if k.startswith(("G.", "D.", "G_ema.", "opt/"))}  # noqa: SIM118
@@ -102,7 +102,7 @@ def stop_one_node(data: Path, outdir: Path, how: str) -> dict[str, object]:
     victim.communicate(timeout=60)
     lines = [line for line in err.splitlines() if line.startswith("progan train: error:")]
     import progan
-    from progan.training.checkpoint import list_snapshots
+    from progan.training.snapshots import list_snapshots
 
     run = next(outdir.iterdir())
     snap = list_snapshots(run)[-1]

@@ -16,8 +16,8 @@ import progan
 from progan.config_io import apply_override
 from progan.networks import biggan
 from progan.presets import get_preset
-from progan.training.snapshots import list_snapshots
 from progan.training.loop import train
+from progan.training.snapshots import list_snapshots
 
 pytestmark = pytest.mark.slow
 

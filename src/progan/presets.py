@@ -21,7 +21,6 @@ from progan.config import (
 )
 from progan.errors import UserError
 
-
 # --- The paper's runs: the Theano release's config.py (branch original-theano-version), which produced the
 # paper's tables. Shared by every run there: train_gan(minibatch_default=16, rampup_kimg=40, lr 0.001 for G and
 # D, Adam(0, 0.99, 1e-8), G_smoothing=0.999, D_training_repeats=1), D_paper with mbstat_avg='all' (minibatch

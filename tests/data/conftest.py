@@ -6,7 +6,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from data_builders import image_tree_files  # type: ignore[import-not-found]
 
 

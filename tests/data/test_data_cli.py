@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from data_builders import make_idx_folder  # type: ignore[import-not-found]
 from PIL import Image
 
-from data_builders import make_idx_folder  # type: ignore[import-not-found]
 from progan.cli import main
 
 

@@ -49,6 +49,7 @@ def test_default_dataset_dir_missing_source_says_how_to_install(tmp_path: Path) 
 
 def test_resolve_data_prepares_raw_sources_once(tmp_path: Path) -> None:
     from data_builders import make_idx_folder  # type: ignore[import-not-found]
+
     from progan.data import resolve_data
 
     make_idx_folder(tmp_path / "mnist")

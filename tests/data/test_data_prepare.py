@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from data_builders import make_cifar10, make_cifar100_tar, make_idx_folder  # type: ignore[import-not-found]
 from PIL import Image
 
-from data_builders import make_cifar10, make_cifar100_tar, make_idx_folder  # type: ignore[import-not-found]
 from progan.data import open_dataset, prepare
 from progan.data.build import luma
 from progan.data.format import level_file

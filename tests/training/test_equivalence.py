@@ -14,9 +14,9 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from progan.training.checkpoint import list_snapshots
 from progan.training.launch import launch
 from progan.training.loop import train
+from progan.training.snapshots import list_snapshots
 
 pytestmark = pytest.mark.slow
 

@@ -38,8 +38,8 @@ def command(network, target, mask, outdir, steps, restarts, candidates, seed, lr
             class_, device, threads) -> None:
     """Find the latent whose image best matches TARGET; with --mask, fill the masked region."""
     apply_threads(threads)
-    from progan.errors import UserError
     from progan.device import resolve_device
+    from progan.errors import UserError
     from progan.sampling._io import check_output_dir
     from progan.sampling.project import ProjectConfig, project_image
 

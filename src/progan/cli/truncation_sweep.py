@@ -33,10 +33,10 @@ def command(network, data, metric_list, thresholds, num, features_path, standing
             batch_size) -> None:
     """Fidelity/variety against the truncation threshold (BigGAN's truncation trick): JSON + plot."""
     import progan
+    from progan.device import resolve_device
     from progan.metrics.registry import check_metric_names
     from progan.metrics.report import data_of_run
     from progan.sampling.truncation_sweep import parse_thresholds, plot_sweep, truncation_sweep, write_sweep
-    from progan.device import resolve_device
 
     names = check_metric_names(metric_list.split(","))
     ts = parse_thresholds(thresholds)

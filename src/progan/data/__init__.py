@@ -15,10 +15,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from progan.data.build import prepare
     from progan.data.cache import default_dataset_dir, resolve_data
     from progan.data.dataset import Dataset, open_dataset
     from progan.data.loader import Loader
-    from progan.data.build import prepare
 
 __all__ = ["prepare", "open_dataset", "Dataset", "Loader", "default_dataset_dir", "resolve_data"]
 

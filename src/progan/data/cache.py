@@ -20,8 +20,8 @@ def default_dataset_dir(cache_dir: str | os.PathLike[str] | None = None, *,
 
     The source is Debian's ``dataset-fashion-mnist`` package; a DataError says how to get it when absent.
     """
-    from progan.data.idx import find_idx_files
     from progan.data.build import prepare
+    from progan.data.idx import find_idx_files
 
     out = cache_root(cache_dir) / "datasets" / DEMO_NAME
     if is_dataset(out):

@@ -37,7 +37,15 @@ from typing import Any
 
 import numpy as np
 
-from progan.data.format import FORMAT, FORMAT_VERSION, LABELS_FILE, META_FILE, SKIPPED_FILE, level_file, sha256_file
+from progan.data.format import (
+    FORMAT,
+    FORMAT_VERSION,
+    LABELS_FILE,
+    META_FILE,
+    SKIPPED_FILE,
+    level_file,
+    sha256_file,
+)
 from progan.errors import DataError
 
 CHUNK_BYTES = 64 << 20

@@ -24,7 +24,14 @@ from progan.networks.coupling import BatchCoupling
 from progan.nn import EqualizedConv2d, MinibatchStddev, downsample2d, pixel_norm, upsample2d
 from progan.nn.attention import WithAttention
 from progan.nn.projection import projection_term
-from progan.nn.spectral import ConvFactory, LinearFactory, conv2d, embedding, equalized_conv2d, equalized_linear
+from progan.nn.spectral import (
+    ConvFactory,
+    LinearFactory,
+    conv2d,
+    embedding,
+    equalized_conv2d,
+    equalized_linear,
+)
 
 LRELU_SLOPE = 0.2
 

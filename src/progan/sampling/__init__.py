@@ -4,6 +4,7 @@ One module per job; each works with any generator ``G`` that has ``z_dim``, ``nu
 ``channels``, ``output_resolution`` and is called as ``G(z, labels=None)`` -> images in [-1, 1].
 """
 
+from progan.latents import truncated_normal
 from progan.sampling.latents import (
     check_classes,
     latents_for_seeds,
@@ -12,7 +13,6 @@ from progan.sampling.latents import (
     parse_grid,
     parse_seeds,
 )
-from progan.latents import truncated_normal
 
 __all__ = [
     "check_classes",
