@@ -56,7 +56,7 @@ def parse_pipeline(spec: str) -> tuple[str, ...]:
         elif e in ADA_OPS:
             chosen.add(e)
         else:
-            raise _unknown(e, list(ADA_GROUPS) + list(ADA_OPS), "ADA pipeline entry")
+            raise _unknown(e, list(dict.fromkeys([*ADA_GROUPS, *ADA_OPS])), "ADA pipeline entry")
     return tuple(op for op in ADA_OPS if op in chosen)
 
 

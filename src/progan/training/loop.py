@@ -31,6 +31,7 @@ from progan.config_io import to_dict
 from progan.data import Loader, default_dataset_dir, open_dataset, resolve_data
 from progan.images import make_grid, save_image, to_uint8
 from progan import losses
+from progan.augment.runtime import build_augmenter
 from progan.networks import build_discriminator, build_generator
 from progan.training import checkpoint as ckpt_io
 from progan.training.ema import update_ema
@@ -104,6 +105,7 @@ class _Trainer:
         seed = cfg.run.seed
         torch.manual_seed(seed)
         self.gen = torch.Generator(device=self.device).manual_seed(seed)
+        self.augment = build_augmenter(cfg, self.device, self.world)  # ADA / DiffAugment (a no-op when off)
         self.G = build_generator(cfg.network).to(self.device)
         self.D = build_discriminator(cfg.network).to(self.device)
         if cfg.compute.channels_last:
@@ -192,7 +194,7 @@ class _Trainer:
 
     # -- state ------------------------------------------------------------------------------------
     def _rng_states(self) -> dict[str, torch.Tensor]:
-        states = {"torch_cpu": torch.get_rng_state(), "latents": self.gen.get_state()}
+        states = {"torch_cpu": torch.get_rng_state(), "latents": self.gen.get_state(), **self.augment.rng_states()}
         if torch.cuda.is_available():
             for i, s in enumerate(torch.cuda.get_rng_state_all()):
                 states[f"cuda{i}"] = s
@@ -217,6 +219,7 @@ class _Trainer:
             if len(cuda) == torch.cuda.device_count():
                 torch.cuda.set_rng_state_all(cuda)
         self.loader.load_state_dict(ckpt.extra["loader"])
+        self.augment.restore(ckpt)
         self.state = Progress(**ckpt.progress["state"])
         log.info("resumed from %s at kimg %.1f", ckpt.path, self.state.nimg / 1000)
 
@@ -230,7 +233,7 @@ class _Trainer:
             rng=self._rng_states(),
             config=to_dict(self.cfg),
             progress={"kimg": st.nimg / 1000, "lod": st.lod, "state": st.__dict__},
-            extra={"loader": self.loader.state_dict()},
+            extra={"loader": self.loader.state_dict(), "augment": self.augment.state_dict()},
         )
 
     # -- one iteration ----------------------------------------------------------------------------
@@ -280,11 +283,13 @@ class _Trainer:
             if cfg.compute.channels_last:
                 reals = reals.contiguous(memory_format=torch.channels_last)
             z, mix = self._latents(ph.minibatch), self._mix(ph.minibatch)
-            ok &= d_step(self.G_run, self.D_run, self.opt_D, cfg.loss, reals, labels, z, self.stats, self.ctx, mix)
+            ok &= d_step(self.G_run, self.D_run, self.opt_D, cfg.loss, reals, labels, z, self.stats, self.ctx, mix,
+                         augment=self.augment.for_d_step(ph.minibatch, ph.resolution))
+            self.augment.minibatch_done(ph.minibatch)
             st.nimg += ph.minibatch
         z = self._latents(ph.minibatch)
         ok &= g_step(self.G_run, self.D_run, self.opt_G, cfg.loss, z, self._random_labels(ph.minibatch),
-                     self.stats, self.ctx)
+                     self.stats, self.ctx, augment=self.augment.for_g_step(ph.minibatch, ph.resolution))
         # G changes only in its own step, so d_steps EMA updates with the same G equal one with beta**d_steps.
         beta = cfg.optim.ema_beta ** cfg.optim.d_steps if st.nimg / 1000 >= cfg.optim.ema_start_kimg else 0.0
         update_ema(self.G_ema, self.G, beta)
@@ -399,7 +404,7 @@ def _train(cfg: TrainConfig, *, progress: bool) -> Path:
                 "tick": st.tick, "kimg": st.nimg / 1000, "lod": ph.lod, "resolution": ph.resolution,
                 "alpha": ph.alpha, "minibatch": ph.minibatch, "img_per_sec": imgs / max(tick_time, 1e-9),
                 "sec_per_kimg": tick_time / max(imgs / 1000, 1e-9), "sec_per_tick": tick_time,
-                "skipped_steps": st.skipped, "mem_peak_gb": _peak_memory_gb(t.device),
+                "skipped_steps": st.skipped, "mem_peak_gb": _peak_memory_gb(t.device), **t.augment.stats(),
             }
             snapshot = st.tick % cfg.run.snap == 0 or done
             if cfg.run.metrics and ((cfg.run.metrics_every and st.tick % cfg.run.metrics_every == 0)
@@ -411,6 +416,8 @@ def _train(cfg: TrainConfig, *, progress: bool) -> Path:
             line = (f"tick {st.tick:<4d} kimg {st.nimg / 1000:<8.1f} lod {ph.lod:<5.2f} res {ph.resolution:<4d} "
                     f"mb {ph.minibatch:<4d} {row['img_per_sec']:7.1f} img/s  D {row.get('loss/D', float('nan')):+.3f} "
                     f"G {row.get('loss/G', float('nan')):+.3f}"
+                    + (f"  p {row['augment/p']:.3f} rt {row.get('scores/real_sign', float('nan')):+.3f}"
+                       if "augment/p" in row else "")
                     + "".join(f"  {k[7:]} {v:.4g}" for k, v in row.items() if k.startswith("metric/")))
             if main:
                 log.info(line)

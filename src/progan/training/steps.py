@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 import torch
 from torch import nn
@@ -20,6 +20,9 @@ from progan import losses
 from progan.config import LossConfig
 from progan.training.distributed import World, sync_grads
 from progan.training.stats import Collector
+
+if TYPE_CHECKING:
+    from progan.augment.runtime import StepAugment
 
 _DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -111,11 +114,13 @@ def d_step(
     stats: Collector,
     ctx: StepContext,
     mix: torch.Tensor | None = None,
+    augment: StepAugment | None = None,
 ) -> bool:
     """Update D on one real minibatch and fakes made for the same labels (as the TF release); False if skipped.
 
     ``mix`` are the gradient penalty's interpolation factors, drawn by the caller so that they do not
-    depend on how the batch is split over ranks and micro-batches.
+    depend on how the batch is split over ranks and micro-batches. ``augment`` (ADA / DiffAugment)
+    transforms the reals and fakes before D sees them; the penalties are then taken on what D sees.
     """
     n = reals.shape[0]
     opt_D.zero_grad(set_to_none=True)
@@ -124,8 +129,13 @@ def d_step(
         with ctx.autocast():
             with torch.no_grad():
                 fakes = G(z[sl], lab)
+            real = reals[sl]
+            if augment is not None:
+                real, fakes = augment(real, "reals", sl), augment(fakes, "fakes", sl)
             fuse = can_fuse_d_calls(D, sl.stop - sl.start)
-            loss, terms = losses.d_loss(loss_cfg, D, reals[sl], fakes, lab, mix=_part(mix, sl), fuse=fuse)
+            loss, terms = losses.d_loss(loss_cfg, D, real, fakes, lab, mix=_part(mix, sl), fuse=fuse)
+        if augment is not None:
+            augment.observe(terms, sl.stop - sl.start)
         ctx.backward(loss * ((sl.stop - sl.start) / n), "D")
         for name, value in terms.items():
             stats.report(name, value)
@@ -141,8 +151,11 @@ def g_step(
     labels: torch.Tensor | None,
     stats: Collector,
     ctx: StepContext,
+    augment: StepAugment | None = None,
 ) -> bool:
-    """Update G through a frozen D (no weight gradients for D are computed); False if skipped."""
+    """Update G through a frozen D (no weight gradients for D are computed); False if skipped.
+
+    ``augment`` transforms the fakes before D sees them (differentiably, so G learns through it)."""
     n = z.shape[0]
     opt_G.zero_grad(set_to_none=True)
     D.requires_grad_(False)
@@ -150,6 +163,8 @@ def g_step(
         for sl in ctx.slices(n):
             with ctx.autocast():
                 fakes = G(z[sl], _part(labels, sl))
+                if augment is not None:
+                    fakes = augment(fakes, "fakes", sl)
                 loss, terms = losses.g_loss(loss_cfg, D, fakes, _part(labels, sl))
             ctx.backward(loss * ((sl.stop - sl.start) / n), "G")
             for name, value in terms.items():
