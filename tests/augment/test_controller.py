@@ -25,7 +25,8 @@ def test_p_follows_the_sign_heuristic_on_a_scripted_sequence_of_d_outputs() -> N
         updated = ctrl.minibatch_done(batch)
         if (step + 1) % interval == 0:
             assert updated
-            rt = torch.cat(signs_since).mean().item()
+            signs = torch.cat(signs_since)
+            rt = signs.sum().item() / len(signs)
             p = min(max(p + math.copysign(1, rt - target) * batch * interval / (speed * 1000), 0.0), 1.0)
             signs_since = []
             assert ctrl.last_rt == rt
