@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from progan.augment import geometry as geo
-from progan.augment.ada import AdaPipeline, AdaParams
+from progan.augment.ada import AdaParams, AdaPipeline
 from progan.augment.color import BAND_POWER, band_gains, filter_bank
 from progan.augment.names import ADA_GROUPS, ADA_OPS, parse_pipeline
 

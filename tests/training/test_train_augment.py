@@ -25,7 +25,7 @@ ADA = ("augment.kind=ada", "loss.kind=non-saturating", "loss.r1_gamma=1", "augme
 
 def _tensors(run: Path, prefixes: tuple[str, ...] = ()) -> dict[str, torch.Tensor]:
     with safe_open(str(list_snapshots(run)[-1]), framework="pt") as f:
-        return {k: f.get_tensor(k) for k in f.keys() if not prefixes or k.startswith(prefixes)}
+        return {k: f.get_tensor(k) for k in f.keys() if not prefixes or k.startswith(prefixes)}  # noqa: SIM118
 
 
 def _rows(run: Path) -> list[dict]:

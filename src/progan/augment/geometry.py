@@ -16,7 +16,7 @@ reflection outside the image, and is therefore exact; the others take the filter
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F

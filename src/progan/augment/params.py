@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-_P = TypeVar("_P", bound="Params")
+if TYPE_CHECKING:
+    from typing_extensions import Self  # typing.Self needs Python 3.11
 
 
 class Params:
     """Base of the parameter dataclasses: every field is a tensor whose first dimension is the batch."""
 
-    def __getitem__(self: _P, rows: slice | Any) -> _P:
+    def __getitem__(self, rows: slice | Any) -> Self:
         """The parameters of ``rows`` of the batch (a slice or an index tensor)."""
         assert dataclasses.is_dataclass(self)
         return type(self)(**{f.name: getattr(self, f.name)[rows] for f in dataclasses.fields(self)})

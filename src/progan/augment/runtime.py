@@ -8,6 +8,7 @@ micro-batch. The generator's state and the controller's are saved in every snaps
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -30,7 +31,7 @@ RT_TERM = "scores/real_sign"  # the loss term holding E[sign(D(reals))] (see pro
 class StepAugment:
     """The augmentation of one step on this rank: ``aug(images, role, rows)`` for ``rows`` of the rank's batch."""
 
-    def __init__(self, pipe: AdaPipeline | DiffAugment, params: dict[str, Params],
+    def __init__(self, pipe: AdaPipeline | DiffAugment, params: Mapping[str, Params],
                  controller: AdaController | None) -> None:
         self.pipe = pipe
         self.params = params
