@@ -3,6 +3,11 @@ Limited Data", Sec. 2-3 and Appendix B; the ``AugmentPipe`` of stylegan2-ada-pyt
 operations): each enabled operation is applied to each image with probability ``p``; ranges are the
 paper's defaults.
 
+Leaks (paper, Sec. 2.2): an augmentation applied with probability p < 1 is non-leaking when the
+transformed distribution still determines the original one, which holds for every operation here; the
+paper measured G starting to reproduce augmentations (e.g. the discrete rotations) only above p of about
+0.8, a range the adaptive p rarely reaches. ``benchmarks/bench_augment.py`` checks rotate90 on trained runs.
+
 Parameters are drawn first, for a whole batch, from a generator the caller passes (:meth:`AdaPipeline.sample`),
 and applied after (:meth:`AdaPipeline.apply`), so the training loop can draw them for the global batch
 and hand each rank and micro-batch its rows. Images whose parameters are all identities pass through
