@@ -99,7 +99,7 @@ def features(clf: torch.nn.Module, images: np.ndarray, batch: int = 500) -> tupl
     feats, preds = [], []
     with torch.no_grad():
         for i in range(0, len(images), batch):
-            f, logits = clf.features_and_logits(torch.from_numpy(np.ascontiguousarray(images[i:i + batch])))
+            f, logits = clf.features_and_logits(torch.from_numpy(np.array(images[i:i + batch])))
             feats.append(f.double().numpy())
             preds.append(logits.argmax(1).numpy())
     return np.concatenate(feats), np.concatenate(preds)
@@ -171,7 +171,7 @@ def _at32(images: np.ndarray) -> np.ndarray:
 
 
 def _to_float(images: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(images)).float() / 127.5 - 1
+    return torch.from_numpy(np.array(images)).float() / 127.5 - 1   # a copy: memory maps are read-only
 
 
 # -- the rotate90 leak check -------------------------------------------------------------------------------
