@@ -4,7 +4,8 @@ training images, the same kimg for every arm (none / ada / diffaug), scored agai
     python benchmarks/bench_augment.py                                   # the full benchmark (hours on 2 cores)
     python benchmarks/bench_augment.py --sizes 1000 --kimg 20 --num 2000 --results /tmp/aug-check   # smoke scale
 
-Every arm trains the ``fashion-mnist`` preset with the non-saturating loss and R1 (``--loss``, ``--r1-gamma``):
+Every arm trains the ``fashion-mnist`` preset with the non-saturating loss and R1 (``--loss``, ``--r1-gamma``;
+ADA with ``augment.speed_kimg`` scaled to the short run, ``--ada-speed-kimg``):
 ADA's overfitting heuristic r_t = E[sign D(real)] needs a decision boundary, which the preset's WGAN-GP critic
 lacks (add the arm ``none-wgan`` for the preset exactly as it ships). For each run's last snapshot (G_ema):
 
@@ -75,6 +76,8 @@ def train_arm(work: Path, data: Path, size: int, arm: str, args: argparse.Namesp
     if done and _last_kimg(done[-1].parent) >= args.kimg:
         return done[-1].parent
     loss = [] if arm == "none-wgan" else ["--loss", args.loss, "--set", f"loss.r1_gamma={args.r1_gamma}"]
+    if arm == "ada":
+        loss += ["--set", f"augment.speed_kimg={args.ada_speed_kimg}"]
     resume = ["--resume", "latest"] if done else []
     progan("train", "--preset", "fashion-mnist", "--data", str(data), "--outdir", str(outdir), "--kimg",
            str(args.kimg), "--seed", str(args.seed), "--quiet", "--device", "cpu", *loss, *ARMS[arm], *resume,
@@ -305,6 +308,9 @@ def main() -> None:
     ap.add_argument("--kimg", type=float, default=140.0, help="per run (the fashion-mnist preset's schedule)")
     ap.add_argument("--loss", default="non-saturating")
     ap.add_argument("--r1-gamma", type=float, default=1.0)
+    ap.add_argument("--ada-speed-kimg", type=float, default=20.0,
+                    help="ADA's augment.speed_kimg: the paper's 500 suits runs of 5-25M images; a 140-kimg run "
+                         "needs p to be able to move within a fraction of it")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--num", type=int, default=10000, help="samples per metric (the test set has 10,000)")
     ap.add_argument("--workdir", default="/tmp/progan-augment")
@@ -346,6 +352,7 @@ def main() -> None:
     timing = step_times(args.timing_reps, args.seed) if args.timing_reps else None
     out = {
         "command": " ".join(["python", *sys.argv]), "kimg": args.kimg, "loss": args.loss, "r1_gamma": args.r1_gamma,
+        "ada_speed_kimg": args.ada_speed_kimg,
         "num": args.num, "wall_seconds": time.time() - t0, "machine_note": "2 shared CPU cores",
         "real_vs_real": {"swd": floor["swd"]["avg"], "clf_fid": floor["fid"]["fid"], "num_per_half": min(args.num, 5000)},
         "leak_classifier": leak, "step_time": timing, "results": results,
