@@ -192,7 +192,7 @@ def train_leak_classifier(train_dir: Path, seed: int, epochs: int = 3) -> torch.
         torch.nn.Conv2d(32, 64, 3, padding=1), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
         torch.nn.Flatten(), torch.nn.Linear(64, 2))
     opt = torch.optim.Adam(net.parameters(), lr=2e-3)
-    steps = max(300, epochs * len(x) // 64)
+    steps = max(1500, epochs * len(x) // 64)
     for _ in range(steps):
         b = x[torch.randint(len(x), (64,), generator=g)]
         k = torch.randint(4, (64,), generator=g) * (torch.rand(64, generator=g) < 0.5)
@@ -262,12 +262,12 @@ def plot_series(results: dict, out_dir: Path) -> list[str]:
     paths = []
     for size, arms in results.items():
         fig, ax = plt.subplots(figsize=(8, 4))
-        for arm, r in arms.items():
-            s = r["series"]
-            if any(x["p"] is not None for x in s):
-                ax.plot([x["kimg"] for x in s], [x["p"] for x in s], label=f"{arm} p")
+        for i, (arm, r) in enumerate(arms.items()):
+            s, colour = r["series"], f"C{i}"
+            if arm == "ada":   # DiffAugment's p is always 1, and the others have none
+                ax.plot([x["kimg"] for x in s], [x["p"] for x in s], color=colour, label=f"{arm} p")
             if any(x["rt"] is not None for x in s):
-                ax.plot([x["kimg"] for x in s], [x["rt"] for x in s], ls=":", label=f"{arm} r_t")
+                ax.plot([x["kimg"] for x in s], [x["rt"] for x in s], color=colour, ls=":", label=f"{arm} r_t")
         ax.axhline(0.6, color="gray", lw=0.5)
         ax.set_xlabel("kimg")
         ax.set_title(f"{size} training images: p and r_t = E[sign D(real)]")
