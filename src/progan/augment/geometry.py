@@ -57,15 +57,18 @@ def _centred(size: int, dtype: torch.dtype, device: torch.device) -> Tensor:
     return torch.arange(size, dtype=dtype, device=device) - (size - 1) / 2
 
 
-def source_coords(G_inv: Tensor, height: int, width: int) -> tuple[Tensor, Tensor]:
-    """Input pixel indices (float, [n, H, W] each for x and y) that every output pixel centre maps to."""
-    ys = _centred(height, G_inv.dtype, G_inv.device)
-    xs = _centred(width, G_inv.dtype, G_inv.device)
+def _map_grid(G_inv: Tensor, xs: Tensor, ys: Tensor) -> tuple[Tensor, Tensor]:
+    """``G_inv`` applied to every point of the grid ``xs`` x ``ys``: input x and y, each [n, len(ys), len(xs)]."""
     yy, xx = torch.meshgrid(ys, xs, indexing="ij")
     a = G_inv[:, None, None]
-    sx = a[..., 0, 0] * xx + a[..., 0, 1] * yy + a[..., 0, 2] + (width - 1) / 2
-    sy = a[..., 1, 0] * xx + a[..., 1, 1] * yy + a[..., 1, 2] + (height - 1) / 2
-    return sx, sy
+    return (a[..., 0, 0] * xx + a[..., 0, 1] * yy + a[..., 0, 2],
+            a[..., 1, 0] * xx + a[..., 1, 1] * yy + a[..., 1, 2])
+
+
+def source_coords(G_inv: Tensor, height: int, width: int) -> tuple[Tensor, Tensor]:
+    """Input pixel indices (float, [n, H, W] each for x and y) that every output pixel centre maps to."""
+    vx, vy = _map_grid(G_inv, _centred(width, G_inv.dtype, G_inv.device), _centred(height, G_inv.dtype, G_inv.device))
+    return vx + (width - 1) / 2, vy + (height - 1) / 2
 
 
 def reflect_index(i: Tensor, size: int) -> Tensor:
@@ -164,12 +167,7 @@ def resample(images: Tensor, G_inv: Tensor) -> Tensor:
     gdt = G_inv.dtype
     kx = torch.arange(2 * w + taps - 2, dtype=gdt, device=device)
     ky = torch.arange(2 * h + taps - 2, dtype=gdt, device=device)
-    ux = (kx - centre) / 2 - (w - 1) / 2
-    uy = (ky - centre) / 2 - (h - 1) / 2
-    yy, xx = torch.meshgrid(uy, ux, indexing="ij")
-    a = G_inv[:, None, None]
-    vx = a[..., 0, 0] * xx + a[..., 0, 1] * yy + a[..., 0, 2]
-    vy = a[..., 1, 0] * xx + a[..., 1, 1] * yy + a[..., 1, 2]
+    vx, vy = _map_grid(G_inv, (kx - centre) / 2 - (w - 1) / 2, (ky - centre) / 2 - (h - 1) / 2)
     # Input position -> index in the up-sampled padded image -> grid_sample's [-1, 1] (align_corners=True).
     mx = 2 * (vx + px + (w - 1) / 2) + centre
     my = 2 * (vy + py + (h - 1) / 2) + centre
