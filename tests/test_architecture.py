@@ -10,11 +10,12 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "progan"
 
 # Lowest first. A module may import its own layer and those below.
 LAYERS: list[set[str]] = [
-    {"errors", "config", "config_io", "device", "numerics", "latents", "cache", "images", "presets"},
+    {"errors", "config", "config_io", "device", "numerics", "latents", "cache", "images", "presets",
+     "augment_names"},
     {"nn", "data", "toy", "losses"},
     {"networks"},
     {"importers"},
-    {"training", "metrics"},
+    {"training", "metrics", "augment"},
     {"sampling", "bench", "explore"},
     {"cli", "__main__"},
 ]

@@ -299,6 +299,47 @@ class ComputeConfig:
 
 
 @dataclass
+class AugmentConfig:
+    """Augmentation of every image D sees, for small data sets: ADA (Karras et al. 2020) or DiffAugment
+    (Zhao et al. 2020). See ``progan.augment``."""
+
+    kind: str = "none"                   # "none" | "ada" | "diffaug"
+    p: float = 0.0                       # ADA: initial probability (adaptive) or the fixed one (target 0)
+    target: float = 0.6                  # ADA: r_t = E[sign D(reals)] is steered to this; 0 = fixed p
+    speed_kimg: float = 500.0            # ADA: p can move by 1 in this many images (thousands)
+    interval: int = 4                    # ADA: D minibatches between p updates
+    pipeline: str = "bgc"                # ADA: groups (blit, geom, color, filter, noise, cutout, bg, bgc,
+                                         # bgcf, bgcfn, bgcfnc) and/or operations, comma-separated
+    policy: str = "color,translation,cutout"  # DiffAugment policies, comma-separated
+
+    KINDS = ("none", "ada", "diffaug")
+
+    def validate(self) -> None:
+        from progan.augment_names import parse_pipeline, parse_policy
+
+        _check(self.kind in self.KINDS, f"augment.kind must be one of {', '.join(self.KINDS)}, got {self.kind!r}")
+        _check(0.0 <= self.p <= 1.0, f"augment.p must be in [0, 1], got {self.p}")
+        _check(0.0 <= self.target < 1.0, f"augment.target must be in [0, 1) (0: fixed p), got {self.target}")
+        _check(self.speed_kimg > 0, f"augment.speed_kimg must be > 0, got {self.speed_kimg}")
+        _check(self.interval >= 1, f"augment.interval must be >= 1, got {self.interval}")
+        try:
+            parse_pipeline(self.pipeline)
+            parse_policy(self.policy)
+        except ValueError as e:
+            raise UserError(f"augment: {e}") from None
+
+    @property
+    def ada_ops(self) -> tuple[str, ...]:
+        from progan.augment_names import parse_pipeline
+
+        return parse_pipeline(self.pipeline)
+
+    @property
+    def adaptive(self) -> bool:
+        return self.kind == "ada" and self.target > 0
+
+
+@dataclass
 class TrainConfig:
     """Everything a training run needs; saved as ``training_options.json`` in the run folder."""
 
@@ -309,6 +350,7 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     run: RunConfig = field(default_factory=RunConfig)
     compute: ComputeConfig = field(default_factory=ComputeConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def validate(self) -> None:
         self.network.validate()
@@ -321,3 +363,13 @@ class TrainConfig:
         self.optim.validate()
         self.run.validate()
         self.compute.validate()
+        self.augment.validate()
+        # ADA's r_t needs D's decision boundary at a known place; WGAN's critic has none (its drift term
+        # merely centres D(real) at 0, so E[sign D(real)] does not measure overfitting).
+        _check(not self.augment.adaptive or self.loss.kind != "wgan-gp",
+               "adaptive ADA (augment.target > 0) needs a loss with a decision boundary: use --loss "
+               "non-saturating (with loss.r1_gamma) or hinge, or a fixed p with augment.target=0")
+        _check(self.augment.kind != "ada" or self.network.channels in (1, 3)
+               or not set(self.augment.ada_ops) & {"brightness", "contrast", "lumaflip", "hue", "saturation"},
+               f"ADA's colour operations need 1 or 3 channels, the data has {self.network.channels}; "
+               "leave them out of augment.pipeline (e.g. bg)")

@@ -8,7 +8,8 @@ included, runs in float32 even under autocast: scores and logits are cast before
 
 Logged values (detached, unweighted means): ``loss/D``, ``loss/G``, ``scores/real``, ``scores/fake``,
 ``loss/gp`` and ``gp/grad_norm`` (wgan-gp), ``loss/drift`` (wgan-gp), ``loss/r1`` (R1),
-``loss/acgan`` (conditional D: real + fake cross-entropy for D, fake only for G).
+``loss/acgan`` (conditional D: real + fake cross-entropy for D, fake only for G), ``scores/real_sign``
+(every loss but wgan-gp: mean sign of D(real) about the decision boundary, ADA's r_t).
 """
 
 from __future__ import annotations
@@ -177,6 +178,9 @@ def d_loss(
         per_sample = per_sample + cfg.acgan_weight * ac
         logs["loss/acgan"] = ac.mean()
 
+    if cfg.kind != "wgan-gp":
+        # ADA's overfitting heuristic r_t: the mean sign of D(real) about the decision boundary.
+        logs["scores/real_sign"] = (real - (0.5 if cfg.kind == "lsgan" else 0.0)).sign().mean()
     loss = per_sample.mean()
     logs.update({"loss/D": loss, "scores/real": real.mean(), "scores/fake": fake.mean()})
     return loss, {k: v.detach() for k, v in logs.items()}

@@ -67,6 +67,9 @@ def _resolve_config(preset: str, resume: str | None, outdir: str, overrides: lis
 @click.option("--mirror/--no-mirror", default=None, help="Random horizontal flips of the reals.")
 @click.option("--loss", default=None, type=click.Choice(["wgan-gp", "minimax", "non-saturating", "lsgan", "hinge"]),
               help="GAN loss (default of the preset: wgan-gp).")
+@click.option("--augment", default=None, type=click.Choice(["none", "ada", "diffaug"]),
+              help="Augment every image D sees: adaptive (ADA) or DiffAugment; for small data sets "
+                   "(tune with --set augment.FIELD=...).")
 @click.option("--metrics", default=None, metavar="LIST", help="Metrics during training, e.g. swd,msssim.")
 @click.option("--metrics-every", type=click.IntRange(min=0), default=None,
               help="Ticks between metric evaluations (0 = at snapshots).")
@@ -89,14 +92,14 @@ def _resolve_config(preset: str, resume: str | None, outdir: str, overrides: lis
               help="torch's deterministic algorithms: bitwise resume on GPUs too (an op without one stops).")
 @click.option("--dry-run", is_flag=True, help="Print the resolved configuration as JSON and exit.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def command(data, outdir, preset, kimg, seed, resume, init_from, snap, device, mirror, loss, metrics, metrics_every,
-            max_minutes, overrides, gpus, precision, batch_per_device, channels_last, compile_, tf32, cudnn_benchmark,
-            deterministic, dry_run, quiet) -> None:
+def command(data, outdir, preset, kimg, seed, resume, init_from, snap, device, mirror, loss, augment, metrics,
+            metrics_every, max_minutes, overrides, gpus, precision, batch_per_device, channels_last, compile_, tf32,
+            cudnn_benchmark, deterministic, dry_run, quiet) -> None:
     """Train a progressive GAN (Karras et al. 2018); one command gives a working demo run on Fashion-MNIST."""
     assignments = list(overrides)
     named = {
         "run.data": data, "run.seed": seed, "run.snap": snap, "run.device": device, "run.mirror": mirror,
-        "loss.kind": loss, "run.metrics": metrics, "run.metrics_every": metrics_every, "schedule.total_kimg": kimg, "run.max_minutes": max_minutes,
+        "loss.kind": loss, "augment.kind": augment, "run.metrics": metrics, "run.metrics_every": metrics_every, "schedule.total_kimg": kimg, "run.max_minutes": max_minutes,
         "compute.precision": precision, "compute.batch_per_device": batch_per_device,
         "compute.channels_last": channels_last, "compute.compile": compile_, "compute.tf32": tf32,
         "compute.cudnn_benchmark": cudnn_benchmark, "compute.deterministic": deterministic,

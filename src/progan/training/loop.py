@@ -135,7 +135,7 @@ def _end_tick(run: _Run, ph: Phase, tick_time: float, done: bool, bar: ProgressB
     """Telemetry, metrics, grids and snapshots of the tick that just ended."""
     cfg, st, main = run.cfg, run.state.progress, run.world.is_main
     st.tick += 1
-    row = tick_row(st, ph, tick_time, run.device)
+    row = tick_row(st, ph, tick_time, run.device) | run.state.augment.stats()
     snapshot = st.tick % cfg.run.snap == 0 or done
     if cfg.run.metrics and ((cfg.run.metrics_every and st.tick % cfg.run.metrics_every == 0)
                             or (not cfg.run.metrics_every and snapshot)):

@@ -40,6 +40,7 @@ def tick_line(row: dict[str, Any]) -> str:
     return (f"tick {row['tick']:<4d} kimg {row['kimg']:<8.1f} lod {row['lod']:<5.2f} res {row['resolution']:<4d} "
             f"mb {row['minibatch']:<4d} {row['img_per_sec']:7.1f} img/s  D {row.get('loss/D', nan):+.3f} "
             f"G {row.get('loss/G', nan):+.3f}"
+            + (f"  p {row['augment/p']:.3f} rt {row.get('scores/real_sign', nan):+.3f}" if "augment/p" in row else "")
             + "".join(f"  {k[len('metric/'):]} {v:.4g}" for k, v in row.items() if k.startswith("metric/")))
 
 

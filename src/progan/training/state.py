@@ -1,8 +1,8 @@
 """Everything a training run carries from step to step, and its round trip through a checkpoint.
 
 A :class:`TrainState` holds the networks (G, D and the averaged G_ema), both optimizers, the random
-generators (a dedicated one for latents, labels and penalty mixing factors; torch's global one; CUDA's),
-the loader's position and the progress counters. :meth:`TrainState.state_dict` is what a snapshot
+generators (a dedicated one for latents, labels and penalty mixing factors; the augmentation's; torch's
+global one; CUDA's), the loader's position, ADA's p and the progress counters. :meth:`TrainState.state_dict` is what a snapshot
 stores and :meth:`TrainState.load_state_dict` puts it back, so a resumed run continues bitwise (on CPU)
 where the snapshot was taken.
 """
@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from progan.augment.runtime import Augmenter, build_augmenter
 from progan.config import TrainConfig
 from progan.config_io import to_dict
 from progan.data import Dataset, Loader
@@ -53,12 +54,14 @@ class TrainState:
     gen: torch.Generator         # latents, labels, penalty mixing factors: drawn for the global batch
     loader: Loader
     progress: Progress
+    augment: Augmenter           # ADA / DiffAugment: its generator and p (a no-op when off)
 
     @classmethod
     def build(cls, cfg: TrainConfig, ds: Dataset, device: torch.device, world: World) -> TrainState:
         """Fresh networks (seeded by ``run.seed``), Adam as the paper (Sec. A.1), the loader at its start."""
         torch.manual_seed(cfg.run.seed)
         gen = torch.Generator(device=device).manual_seed(cfg.run.seed)
+        augment = build_augmenter(cfg, device, world)
         G = build_generator(cfg.network).to(device)
         D = build_discriminator(cfg.network).to(device)
         if cfg.compute.channels_last:
@@ -69,11 +72,11 @@ class TrainState:
         opt_G = torch.optim.Adam(G.parameters(), lr=cfg.schedule.lr_base, betas=betas, eps=cfg.optim.eps)
         opt_D = torch.optim.Adam(D.parameters(), lr=cfg.schedule.lr_base, betas=betas, eps=cfg.optim.eps)
         loader = Loader(ds, seed=cfg.run.seed, mirror=cfg.run.mirror, rank=world.rank, world_size=world.world_size)
-        return cls(G, D, G_ema, opt_G, opt_D, gen, loader, Progress())
+        return cls(G, D, G_ema, opt_G, opt_D, gen, loader, Progress(), augment)
 
     # -- checkpoints -------------------------------------------------------------------------------
     def rng_states(self) -> dict[str, torch.Tensor]:
-        states = {"torch_cpu": torch.get_rng_state(), "latents": self.gen.get_state()}
+        states = {"torch_cpu": torch.get_rng_state(), "latents": self.gen.get_state(), **self.augment.rng_states()}
         if torch.cuda.is_available():
             for i, s in enumerate(torch.cuda.get_rng_state_all()):
                 states[f"cuda{i}"] = s
@@ -87,7 +90,7 @@ class TrainState:
             "optimizers": {"G": self.opt_G, "D": self.opt_D},
             "rng": self.rng_states(),
             "progress": {"kimg": p.nimg / 1000, "lod": p.lod, "state": asdict(p)},
-            "extra": {"loader": self.loader.state_dict()},
+            "extra": {"loader": self.loader.state_dict(), "augment": self.augment.state_dict()},
         }
 
     def save(self, path: Path, cfg: TrainConfig) -> Path:
@@ -111,6 +114,7 @@ class TrainState:
             if len(cuda) == torch.cuda.device_count():
                 torch.cuda.set_rng_state_all(cuda)
         self.loader.load_state_dict(ckpt.extra["loader"])
+        self.augment.restore(ckpt)
         self.progress = Progress(**ckpt.progress["state"])
 
     def load_weights(self, source: str) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 import torch
 from torch import nn
@@ -28,6 +28,8 @@ from progan.training.compiling import eager
 from progan.training.distributed import World, sync_grads
 from progan.training.stats import Collector
 
+if TYPE_CHECKING:
+    from progan.augment.runtime import StepAugment
 
 def autocast_context(device_type: str, precision: str) -> contextlib.AbstractContextManager:
     """``torch.autocast`` for bf16/fp16, nothing for fp32."""
@@ -121,11 +123,13 @@ def d_step(
     stats: Collector,
     ctx: StepContext,
     mix: torch.Tensor | None = None,
+    augment: StepAugment | None = None,
 ) -> bool:
     """Update D on one real minibatch and fakes made for the same labels (as the TF release); False if skipped.
 
     ``mix`` are the gradient penalty's interpolation factors, drawn by the caller so that they do not
-    depend on how the batch is split over ranks and micro-batches.
+    depend on how the batch is split over ranks and micro-batches. ``augment`` (ADA / DiffAugment)
+    transforms the reals and fakes before D sees them; the penalties are then taken on what D sees.
     """
     n = reals.shape[0]
     upscale = ctx.gradient_upscale(loss_cfg, reals.shape[-1])
@@ -137,9 +141,14 @@ def d_step(
             with ctx.autocast():
                 with torch.no_grad():
                     fakes = G(z[sl], lab)
+                real = reals[sl]
+                if augment is not None:
+                    real, fakes = augment(real, "reals", sl), augment(fakes, "fakes", sl)
                 fuse = can_fuse_d_calls(D, sl.stop - sl.start)
-                loss, terms = losses.d_loss(loss_cfg, D, reals[sl], fakes, lab, mix=_part(mix, sl), fuse=fuse,
+                loss, terms = losses.d_loss(loss_cfg, D, real, fakes, lab, mix=_part(mix, sl), fuse=fuse,
                                             upscale=upscale, penalty_D=eager(D))
+            if augment is not None:
+                augment.observe(terms, sl.stop - sl.start)
             ctx.backward(loss * ((sl.stop - sl.start) / n), "D")
             for name, value in terms.items():
                 stats.report(name, value)
@@ -155,8 +164,11 @@ def g_step(
     labels: torch.Tensor | None,
     stats: Collector,
     ctx: StepContext,
+    augment: StepAugment | None = None,
 ) -> bool:
-    """Update G through a frozen D (no weight gradients for D are computed); False if skipped."""
+    """Update G through a frozen D (no weight gradients for D are computed); False if skipped.
+
+    ``augment`` transforms the fakes before D sees them (differentiably, so G learns through it)."""
     n = z.shape[0]
     opt_G.zero_grad(set_to_none=True)
     power_iteration_(G)
@@ -166,6 +178,8 @@ def g_step(
             for sl in ctx.slices(n):
                 with ctx.autocast():
                     fakes = G(z[sl], _part(labels, sl))
+                    if augment is not None:
+                        fakes = augment(fakes, "fakes", sl)
                     loss, terms = losses.g_loss(loss_cfg, D, fakes, _part(labels, sl))
                 ctx.backward(loss * ((sl.stop - sl.start) / n), "G")
                 for name, value in terms.items():
@@ -195,10 +209,12 @@ def joint_step(
     stats: Collector,
     ctx: StepContext,
     mix: torch.Tensor | None = None,
+    augment: StepAugment | None = None,
 ) -> bool:
     """G and D updated at once from one set of fakes, each gradient taken at the other's weights before the
     update: the Theano release's ``separate_funcs=False`` (one Theano function with G and D updates, which
-    its CIFAR-10 run used). False if either update was skipped.
+    its CIFAR-10 run used). False if either update was skipped. ``augment`` as in :func:`d_step`: D and
+    G see the same augmented fakes.
     """
     n = reals.shape[0]
     upscale = ctx.gradient_upscale(loss_cfg, reals.shape[-1])
@@ -212,10 +228,15 @@ def joint_step(
             share = (sl.stop - sl.start) / n
             with ctx.autocast():
                 fakes = G(z[sl], lab)
+                real = reals[sl]
+                if augment is not None:
+                    real, fakes = augment(real, "reals", sl), augment(fakes, "fakes", sl)
                 # d_loss detaches the fakes, so this backward reaches D's weights only.
-                loss, terms = losses.d_loss(loss_cfg, D, reals[sl], fakes, lab, mix=_part(mix, sl),
+                loss, terms = losses.d_loss(loss_cfg, D, real, fakes, lab, mix=_part(mix, sl),
                                             fuse=can_fuse_d_calls(D, sl.stop - sl.start), upscale=upscale,
                                             penalty_D=eager(D))
+            if augment is not None:
+                augment.observe(terms, sl.stop - sl.start)
             ctx.backward(loss * share, "D")
             D.requires_grad_(False)
             try:

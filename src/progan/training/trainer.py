@@ -104,7 +104,8 @@ class Trainer:
         reals, labels = self._reals(ph)
         z, mix = self._latents(ph.minibatch), self._mix(ph.minibatch)
         ok = d_step(self.G_run, self.D_run, self.state.opt_D, self.cfg.loss, reals, labels, z, self.stats,
-                    self.ctx, mix)
+                    self.ctx, mix, augment=self.state.augment.for_d_step(ph.minibatch, ph.resolution))
+        self.state.augment.minibatch_done(ph.minibatch)
         self.state.progress.nimg += ph.minibatch
         return ok
 
@@ -113,7 +114,9 @@ class Trainer:
         z, mix = self._latents(ph.minibatch), self._mix(ph.minibatch)
         self._update_ema(1)  # the Theano function updates Gs from G's weights before the step
         ok = joint_step(self.G_run, self.D_run, self.state.opt_G, self.state.opt_D, self.cfg.loss, reals, labels,
-                        z, self.stats, self.ctx, mix)
+                        z, self.stats, self.ctx, mix,
+                        augment=self.state.augment.for_d_step(ph.minibatch, ph.resolution))
+        self.state.augment.minibatch_done(ph.minibatch)
         self.state.progress.nimg += ph.minibatch
         return ok
 
@@ -129,7 +132,8 @@ class Trainer:
                 self._update_ema(cfg.optim.d_steps)  # TF: Gs_update_op runs with each D step, before G's step
             z = self._latents(ph.minibatch)
             ok &= g_step(self.G_run, self.D_run, self.state.opt_G, cfg.loss, z, self._random_labels(ph.minibatch),
-                         self.stats, self.ctx)
+                         self.stats, self.ctx,
+                         augment=self.state.augment.for_g_step(ph.minibatch, ph.resolution))
             if cfg.optim.ema_update == "g_step":
                 self._update_ema(1)
         if ok:
