@@ -85,6 +85,9 @@ def _make_step(cfg: NetworkConfig, lod: float, batch: int, precision: str, loss:
     G.lod = D.lod = lod
     res = cfg.resolution >> math.floor(lod)
     reals = torch.rand(batch, cfg.channels, res, res, device=device) * 2 - 1
+    if impl == "progan-channels-last":  # the trainer's --channels-last
+        G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
+        reals = reals.contiguous(memory_format=torch.channels_last)
     z = torch.randn(batch, cfg.latent_size, device=device)
     if impl == "eager-baseline":
         from progan.bench.baseline import eager_step
@@ -164,7 +167,8 @@ def run_bench(
 ) -> list[BenchRow]:
     """Throughput table for every resolution from 4 up to ``resolution``, stable and fade-in phases.
 
-    ``impls``: "progan" (the training step), "progan-compile" (the same under ``--compile``; its warm-up
+    ``impls``: "progan" (the training step), "progan-channels-last" (the same under ``--channels-last``),
+    "progan-compile" (the same under ``--compile``; its warm-up
     includes compiling, and its FLOPs are counted on the eager step: the model's FLOPs do not change) and
     "eager-baseline" (the straightforward step it is compared with).
     """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import click
@@ -20,12 +21,15 @@ from progan.config import is_power_of_two
 @click.option("--baseline/--no-baseline", default=False, help="Also time the straightforward eager step.")
 @click.option("--compile", "compile_", is_flag=True, default=False,
               help="Also time the step with G and D through torch.compile (as progan train --compile).")
-@click.option("--threads", type=click.IntRange(min=0), default=0, help="torch CPU threads (0: default).")
+@click.option("--channels-last", "channels_last", is_flag=True, default=False,
+              help="Also time the step with NHWC tensors (as progan train --channels-last).")
+@click.option("--threads", type=click.IntRange(min=0), default=0,
+              help="torch CPU threads (0: progan's policy, every core other processes leave free).")
 @click.option("--seconds", type=click.FloatRange(min=0.1), default=3.0, help="Minimum timing per row.")
 @click.option("--device", default="cpu", metavar="cpu|cuda[:N]")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the table as JSON here.")
-def command(resolution, channels, fmaps, latent, batch, precisions, baseline, compile_, threads, seconds, device,
-            out) -> None:
+def command(resolution, channels, fmaps, latent, batch, precisions, baseline, compile_, channels_last, threads,
+            seconds, device, out) -> None:
     """Steady-state img/s, model FLOPs per image and achieved FLOP/s for each resolution and phase."""
     if not is_power_of_two(resolution) or not 4 <= resolution <= 1024:
         raise click.BadParameter(f"{resolution} is not a power of two in 4..1024", param_hint="--resolution")
@@ -43,20 +47,32 @@ def command(resolution, channels, fmaps, latent, batch, precisions, baseline, co
     from progan.device import resolve_device
 
     dev = resolve_device(device)
+    policy = f"threads: {threads} (--threads)"
     if threads:
         torch.set_num_threads(threads)
-    click.echo(f"{'res':>5} {'phase':6} {'prec':5} {'impl':15} {'img/s':>9} {'GFLOP/img':>10} {'GFLOP/s':>9} "
+    elif dev.type == "cpu":
+        from progan.threads import ThreadGovernor
+
+        governor = ThreadGovernor()
+        governor.interval = 0.5
+        time.sleep(0.6)
+        governor.tick()  # one look at the machine before timing: the count progan train would start with
+        policy = governor.describe()
+    click.echo(policy)
+    click.echo(f"{'res':>5} {'phase':6} {'prec':5} {'impl':20} {'img/s':>9} {'GFLOP/img':>10} {'GFLOP/s':>9} "
                f"{'peak':>8} {'of peak':>8}")
 
     def show(r) -> None:  # type: ignore[no-untyped-def]
-        click.echo(f"{r.resolution:>5} {r.phase:6} {r.precision:5} {r.impl:15} {r.img_per_sec:9.1f} "
+        click.echo(f"{r.resolution:>5} {r.phase:6} {r.precision:5} {r.impl:20} {r.img_per_sec:9.1f} "
                    f"{r.gflop_per_img:10.3f} {r.achieved_gflops:9.1f} {r.peak_gflops:8.1f} {r.peak_fraction:8.2f}")
 
     rows = run_bench(resolution=resolution, channels=channels, fmaps=fmaps, latent=latent, batch=batch,
-                     precisions=wanted, impls=("progan",) + (("progan-compile",) if compile_ else ())
+                     precisions=wanted, impls=("progan",) + (("progan-channels-last",) if channels_last else ())
+                     + (("progan-compile",) if compile_ else ())
                      + (("eager-baseline",) if baseline else ()),
                      device=dev, min_seconds=seconds, progress=show)
     if out:
-        meta = {"threads": torch.get_num_threads(), "device": str(dev), "torch": torch.__version__}
+        meta = {"threads": torch.get_num_threads(), "thread_policy": policy, "device": str(dev),
+                "torch": torch.__version__}
         Path(out).write_text(json.dumps({"meta": meta, "rows": rows_as_dicts(rows)}, indent=2) + "\n")
         click.echo(f"wrote {out}")
