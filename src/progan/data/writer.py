@@ -279,7 +279,8 @@ class DatasetWriter:
 
     def _write_levels(self, kept: np.ndarray, resolutions: list[int], grey: bool,
                       progress: bool) -> dict[str, str]:
-        """Every level of the ``kept`` rows in one pass over the decoded file; the sha256 of each level file."""
+        """Every level of the ``kept`` rows in one pass over the decoded file; the sha256 of each level
+        file."""
         from tqdm import tqdm
 
         n = len(kept)

@@ -12,7 +12,8 @@ from progan.nn.spectral import SN_LINEAR, LinearFactory, embedding
 
 
 class ProjectionHead(nn.Module):
-    """``[N, F]`` features (and class indices ``[N]``) -> scores ``[N]``; unconditional when ``num_classes == 0``."""
+    """``[N, F]`` features (and class indices ``[N]``) -> scores ``[N]``; unconditional when
+    ``num_classes == 0``."""
 
     def __init__(
         self,

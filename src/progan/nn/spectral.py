@@ -109,7 +109,8 @@ def conv2d(
     sn: bool = True,          # spectral normalisation, one power iteration per training forward
     ortho: bool = True,       # orthogonal init (BigGAN); False keeps torch's default init
 ) -> nn.Module:
-    """``kernel_size`` conv with 'same' padding, optionally orthogonally initialised and spectrally normalised."""
+    """``kernel_size`` conv with 'same' padding, optionally orthogonally initialised and spectrally
+    normalised."""
     m = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=bias)
     return with_options(m, sn=sn, ortho=ortho)
 
@@ -125,7 +126,8 @@ def equalized_conv2d(
     sn: bool = False,
     ortho: bool = False,
 ) -> nn.Module:
-    """The progressive networks' conv (:class:`~progan.nn.equalized.EqualizedConv2d`) with BigGAN's options."""
+    """The progressive networks' conv (:class:`~progan.nn.equalized.EqualizedConv2d`) with BigGAN's
+    options."""
     m = EqualizedConv2d(in_channels, out_channels, kernel_size, gain=gain, equalized=equalized, bias=bias)
     return with_options(m, sn=sn, ortho=ortho)
 
@@ -140,12 +142,14 @@ def equalized_linear(
     sn: bool = False,
     ortho: bool = False,
 ) -> nn.Module:
-    """The progressive networks' dense layer (:class:`~progan.nn.equalized.EqualizedLinear`) with BigGAN's options."""
+    """The progressive networks' dense layer (:class:`~progan.nn.equalized.EqualizedLinear`) with
+    BigGAN's options."""
     m = EqualizedLinear(in_features, out_features, gain=gain, equalized=equalized, bias=bias)
     return with_options(m, sn=sn, ortho=ortho)
 
 
-def linear(in_features: int, out_features: int, *, bias: bool = True, sn: bool = True, ortho: bool = True) -> nn.Module:
+def linear(in_features: int, out_features: int, *, bias: bool = True, sn: bool = True,
+           ortho: bool = True) -> nn.Module:
     """Dense layer, optionally orthogonally initialised and spectrally normalised."""
     m = nn.Linear(in_features, out_features, bias=bias)
     return with_options(m, sn=sn, ortho=ortho)
