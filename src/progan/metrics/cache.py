@@ -24,7 +24,8 @@ __all__ = ["cache_key", "default_cache_dir", "cached_arrays"]
 
 
 def default_cache_dir() -> Path:
-    """The ``metrics`` folder of progan's cache (:func:`progan.cache.cache_root`: $PROGAN_CACHE or ~/.cache/progan)."""
+    """The ``metrics`` folder of progan's cache (:func:`progan.cache.cache_root`: $PROGAN_CACHE or
+    ~/.cache/progan)."""
     return cache_root() / "metrics"
 
 

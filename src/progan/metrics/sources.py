@@ -59,8 +59,11 @@ def open_reals(data_dir: str, resolution: int) -> RealSet:
 
 
 def sample_latents(shape: tuple[int, ...], truncation: float | None, gen: torch.Generator) -> torch.Tensor:
-    """N(0, I) latents; with ``truncation`` T, BigGAN's truncated normal (:func:`progan.latents.truncated_normal`)."""
-    return torch.randn(shape, generator=gen) if truncation is None else truncated_normal(shape, truncation, generator=gen)
+    """N(0, I) latents; with ``truncation`` T, BigGAN's truncated normal
+    (:func:`progan.latents.truncated_normal`)."""
+    if truncation is None:
+        return torch.randn(shape, generator=gen)
+    return truncated_normal(shape, truncation, generator=gen)
 
 
 def _device_of(G: torch.nn.Module, fallback: torch.device) -> torch.device:

@@ -14,14 +14,16 @@ __all__ = ["Discriminator", "Generator", "lod_level_alpha", "build_generator", "
 
 
 def build_generator(cfg: NetworkConfig) -> nn.Module:
-    """The generator of ``cfg`` (ProGAN's progressive G by default; BigGAN's for ``architecture="biggan"``)."""
+    """The generator of ``cfg`` (ProGAN's progressive G by default; BigGAN's for
+    ``architecture="biggan"``)."""
     if cfg.architecture == "biggan":
         return biggan.Generator(cfg)
     return Generator(cfg)
 
 
 def build_discriminator(cfg: NetworkConfig) -> nn.Module:
-    """The discriminator of ``cfg`` (ProGAN's progressive D by default; BigGAN's for ``architecture="biggan"``)."""
+    """The discriminator of ``cfg`` (ProGAN's progressive D by default; BigGAN's for
+    ``architecture="biggan"``)."""
     if cfg.architecture == "biggan":
         return biggan.Discriminator(cfg)
     return Discriminator(cfg)
