@@ -33,8 +33,8 @@ def train(data, out, epochs, batch_size, seed, device, quiet) -> None:
     out = out or Path(f"classifier-{data.resolve().name}.safetensors")
     if out.exists() and out.is_dir():
         raise UserError(f"--out {out} is a folder; give a file name")
-    result = train_classifier_on_dataset(data, out, epochs=epochs, batch_size=batch_size, seed=seed, device=dev,
-                                         progress=not quiet)
-    click.echo(f"saved {result.path}: held-out accuracy {result.test_accuracy:.4f} on {result.test_images} images "
-               f"({result.train_images} trained, {result.epochs} epochs, {result.seconds:.0f} s); "
+    result = train_classifier_on_dataset(data, out, epochs=epochs, batch_size=batch_size, seed=seed,
+                                         device=dev, progress=not quiet)
+    click.echo(f"saved {result.path}: held-out accuracy {result.test_accuracy:.4f} on {result.test_images} "
+               f"images ({result.train_images} trained, {result.epochs} epochs, {result.seconds:.0f} s); "
                f"use it with progan metrics --features {result.path}")

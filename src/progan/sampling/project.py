@@ -56,7 +56,7 @@ class ProjectConfig:
     steps: int = 300                # Adam steps
     lr: float = 0.1                 # peak learning rate
     restarts: int = 4               # independent starts, optimised together; the best is kept
-    candidates: int = 64            # random latents scored before optimising; the restarts start from the best
+    candidates: int = 64            # random latents scored before optimising; restarts start from the best
     seed: int = 0                   # seed of the starting latents and the latent noise
     initial_noise: float = 0.05     # std of the noise added to z at step 0 (z itself has std 1)
     noise_ramp: float = 0.75        # fraction of the steps over which that noise decays to 0

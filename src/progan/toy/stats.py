@@ -105,14 +105,16 @@ def _fmt(x: float) -> str:
 
 def compare(values: list[float], densities: np.ndarray, d_outputs: np.ndarray, *,
             probability: bool = True) -> Comparison:
-    """Rank ``values`` by G's density and say, per neighbouring pair, which is more likely and what D thinks."""
+    """Rank ``values`` by G's density and say, per neighbouring pair, which is more likely and what D
+    thinks."""
     items = [CompareValue(float(v), float(p), float(d)) for v, p, d in zip(values, densities, d_outputs)]
     ranked = sorted(items, key=lambda c: -c.density)
     d_name = "D(x)" if probability else "critic score"
     answers = []
     for a, b in itertools.pairwise(ranked):
         if a.density == 0:  # both beyond every generated sample: no ranking to give
-            verdict = f"neither {_fmt(a.value)} nor {_fmt(b.value)} is plausible (G never generates near them)"
+            verdict = (f"neither {_fmt(a.value)} nor {_fmt(b.value)} is plausible "
+                       "(G never generates near them)")
         elif b.density > 0 and a.density / b.density < _TIE_RATIO:
             verdict = f"{_fmt(a.value)} is about as likely as {_fmt(b.value)}"
         else:

@@ -26,7 +26,8 @@ def grid_latents(cfg: TrainConfig, device: torch.device) -> tuple[torch.Tensor, 
 class RunOutputs:
     """Grids and metrics of one run folder, computed from G_ema without consuming training randomness."""
 
-    def __init__(self, cfg: TrainConfig, ds: Dataset, run_dir: Path, device: torch.device, world: World) -> None:
+    def __init__(self, cfg: TrainConfig, ds: Dataset, run_dir: Path, device: torch.device,
+                 world: World) -> None:
         self.cfg, self.ds, self.run_dir, self.device, self.world = cfg, ds, run_dir, device, world
         self.grid_z, self.grid_labels = grid_latents(cfg, device)
 
@@ -65,6 +66,6 @@ class RunOutputs:
 
         with self._fork_rng():
             results = evaluate(G_ema, self.cfg.run.data, metrics=list(self.cfg.run.metrics),
-                               num_images=self.cfg.run.metrics_num, seed=self.cfg.run.seed, device=self.device,
-                               rank=self.world.rank, world_size=self.world.world_size)
+                               num_images=self.cfg.run.metrics_num, seed=self.cfg.run.seed,
+                               device=self.device, rank=self.world.rank, world_size=self.world.world_size)
         return flatten_results(results, prefix="metric/")
