@@ -59,7 +59,8 @@ def cached_arrays(
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
+            # mypy matches the unpacked names against savez's allow_pickle: bool; they are array names.
+            np.savez(f, **arrays)  # type: ignore[arg-type]
         tmp.replace(path)
     except OSError:
         pass  # a read-only cache location only costs time

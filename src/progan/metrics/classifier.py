@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -98,7 +100,8 @@ def save_classifier(model: Classifier, path: str | Path, extra: dict[str, object
     tmp.replace(path)
 
 
-def load_classifier(path: str | Path, device: "str | torch.device" = "cpu") -> tuple[Classifier, dict, str]:
+def load_classifier(path: str | os.PathLike[str],
+                    device: "str | torch.device" = "cpu") -> tuple[Classifier, dict[str, Any], str]:
     """(model in eval mode, metadata, sha256 of the file); UserError if it is not a progan classifier."""
     path = Path(path)
     if not path.is_file():

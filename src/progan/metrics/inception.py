@@ -21,6 +21,7 @@ import types
 import urllib.request
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import torch
 
@@ -121,15 +122,14 @@ class InceptionV3(torch.nn.Module):
         path = resolve_weights(weights, allow_download=allow_download)
         state = load_state_dict(path)
         self.fingerprint = _fingerprint(path)
-        original = module.load_state_dict_from_url
-        module.load_state_dict_from_url = lambda *a, **k: state  # hand over our safely loaded weights
-        try:
-            self.net = module.FeatureExtractorInceptionV3("inception-v3-compat", ["2048", "logits_unbiased"])
-        except RuntimeError as e:
-            raise UserError(f"{path} does not match the Inception architecture "
-                            f"({str(e).splitlines()[0]})") from None
-        finally:
-            module.load_state_dict_from_url = original
+        # Hand over our safely loaded weights instead of torch-fidelity's download.
+        with mock.patch.object(module, "load_state_dict_from_url", lambda *a, **k: state):
+            try:
+                self.net = module.FeatureExtractorInceptionV3("inception-v3-compat",
+                                                              ["2048", "logits_unbiased"])
+            except RuntimeError as e:
+                raise UserError(f"{path} does not match the Inception architecture "
+                                f"({str(e).splitlines()[0]})") from None
 
     def features_and_logits(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if images.shape[1] == 1:

@@ -11,6 +11,7 @@ import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import torch
@@ -211,13 +212,13 @@ def evaluate(
     iw = None if inception_weights is None else str(inception_weights)
     _check_features_available(names, fp, iw)
     dev = torch.device(device)
-    res = int(G.output_resolution) if G is not None and not real_vs_real else None
+    res = cast(int, G.output_resolution) if G is not None and not real_vs_real else None
     if res is None:
         from progan.data.dataset import open_dataset
 
         res = open_dataset(data_dir).resolution
     reals_set = open_reals(str(data_dir), res)
-    if G is not None and not real_vs_real and int(G.channels) != reals_set.dataset.channels:
+    if G is not None and not real_vs_real and cast(int, G.channels) != reals_set.dataset.channels:
         raise UserError(f"the generator makes {G.channels}-channel images, the data set has "
                         f"{reals_set.dataset.channels}; pass the data set it was trained on")
     if real_vs_real:

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from progan.errors import UserError
 from progan.metrics.registry import check_metric_names, evaluate
@@ -74,13 +75,13 @@ def data_of_run(run_dir: Path) -> Path | None:
     return Path(data) if isinstance(data, str) and data else None
 
 
-def _append_jsonl(path: Path, row: dict) -> None:
+def _append_jsonl(path: Path, row: dict[str, Any]) -> None:
     # One write of one line per call: concurrent appenders do not interleave within a line.
     with open(path, "a", encoding="utf-8") as f:
         f.write(json.dumps(row, allow_nan=True) + "\n")
 
 
-def run_metrics(run: MetricsRun, echo: Callable[[str], None] = print) -> list[dict]:
+def run_metrics(run: MetricsRun, echo: Callable[[str], None] = print) -> list[dict[str, Any]]:
     """Evaluate the reals against themselves (with ``real_vs_real``) and each snapshot; return the rows."""
     from progan import load_generator
 
@@ -121,7 +122,7 @@ def _fmt(v: float) -> str:
     return "nan" if math.isnan(v) else f"{v:.5g}"  # significant digits: KID lives near 1e-3, FID near 10
 
 
-def format_table(rows: list[dict]) -> str:
+def format_table(rows: list[dict[str, Any]]) -> str:
     """One line per metric value: snapshot, metric/key, value."""
     lines = [f"{'snapshot':<40} {'metric':<16} {'value':>12}"]
     for r in rows:

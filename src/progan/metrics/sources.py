@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -101,7 +101,7 @@ def generate_samples(
         rng = np.random.default_rng(seed)
         labels = rng.choice(label_pool, num) if label_pool is not None else rng.integers(0, num_classes, num)
         labels = labels.astype(np.int64)
-    res, ch = int(G.output_resolution), int(G.channels)
+    res, ch = cast(int, G.output_resolution), cast(int, G.channels)
     out = np.empty((num, ch, res, res), np.uint8) if rank == 0 else None
     starts = list(range(0, num, batch_size))
     was_training = G.training
@@ -115,7 +115,7 @@ def generate_samples(
                         break
                     start = starts[j]
                     b = min(batch_size, num - start)
-                    z = sample_latents((b, int(G.z_dim)), truncation, gen)
+                    z = sample_latents((b, cast(int, G.z_dim)), truncation, gen)
                     if j % world_size == rank:
                         lab = None if labels is None else torch.from_numpy(labels[start : start + b]).to(dev)
                         x = G(z.to(dev), lab) if lab is not None else G(z.to(dev))

@@ -218,9 +218,9 @@ def _projected_w1_sum(
         pb = _sort_rows_(np.matmul(wn, b.numpy().T, out=bufs[1][:k]))
         np.abs(np.subtract(pa, pb, out=pa), out=pa)
         return float(pa.sum(axis=1).sum(dtype=np.float64))  # pairwise float32 per row: ~1e-7 relative
-    pa = torch.mm(w, a.T).sort(dim=1).values
-    pb = torch.mm(w, b.T).sort(dim=1).values
-    return float(pa.sub_(pb).abs_().sum(dtype=torch.float64))
+    ta = torch.mm(w, a.T).sort(dim=1).values
+    tb = torch.mm(w, b.T).sort(dim=1).values
+    return float(ta.sub_(tb).abs_().sum(dtype=torch.float64))
 
 
 def _sliced_distance(
@@ -249,8 +249,8 @@ def _sliced_distance(
 
 
 def sliced_wasserstein(
-    reals: "np.ndarray | torch.Tensor",
-    fakes: "np.ndarray | torch.Tensor",
+    reals: "np.ndarray | torch.Tensor | ImageSource",
+    fakes: "np.ndarray | torch.Tensor | ImageSource",
     *,
     seed: int = 0,
     device: "str | torch.device | None" = None,

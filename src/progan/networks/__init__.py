@@ -13,7 +13,7 @@ from progan.networks.progressive import Discriminator, Generator, lod_level_alph
 __all__ = ["Discriminator", "Generator", "lod_level_alpha", "build_generator", "build_discriminator"]
 
 
-def build_generator(cfg: NetworkConfig) -> nn.Module:
+def build_generator(cfg: NetworkConfig) -> Generator | biggan.Generator:
     """The generator of ``cfg`` (ProGAN's progressive G by default; BigGAN's for
     ``architecture="biggan"``)."""
     if cfg.architecture == "biggan":
@@ -21,7 +21,7 @@ def build_generator(cfg: NetworkConfig) -> nn.Module:
     return Generator(cfg)
 
 
-def build_discriminator(cfg: NetworkConfig) -> nn.Module:
+def build_discriminator(cfg: NetworkConfig) -> Discriminator | biggan.Discriminator:
     """The discriminator of ``cfg`` (ProGAN's progressive D by default; BigGAN's for
     ``architecture="biggan"``)."""
     if cfg.architecture == "biggan":

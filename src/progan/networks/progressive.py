@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -329,7 +330,8 @@ class Discriminator(_Progressive):
             for i in range(top - 1, 0, -1):
                 x = self.blocks[i](x)
         if self.projection is not None:
-            h = self.blocks[0].features(x)
-            return self.blocks[0].dense1(h)[:, 0] + projection_term(self.projection, h, labels), None
+            head = cast(_DOutput, self.blocks[0])  # the ModuleList's first block is always the output block
+            h = head.features(x)
+            return head.dense1(h)[:, 0] + projection_term(self.projection, h, labels), None
         out = self.blocks[0](x)
         return out[:, 0], (out[:, 1:] if self.num_logits else None)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -32,10 +33,14 @@ ConvFactory = Callable[..., nn.Module]
 LinearFactory = Callable[..., nn.Module]
 """``which_linear(in_features, out_features, bias=True) -> module``."""
 
+M = TypeVar("M", bound=nn.Module)
 
-def spectral_norm(module: nn.Module, n_power_iterations: int = 1) -> nn.Module:
+
+def spectral_norm(module: M, n_power_iterations: int = 1) -> M:
     """Spectrally normalise ``module.weight`` in place (torch parametrization; u, v kept as buffers)."""
-    return parametrizations.spectral_norm(module, n_power_iterations=n_power_iterations, eps=SN_EPS)
+    # torch registers the parametrization on ``module`` itself and returns it.
+    parametrizations.spectral_norm(module, n_power_iterations=n_power_iterations, eps=SN_EPS)
+    return module
 
 
 def spectral_norms(module: nn.Module) -> list[tuple[nn.Module, _SpectralNorm]]:
@@ -43,7 +48,9 @@ def spectral_norms(module: nn.Module) -> list[tuple[nn.Module, _SpectralNorm]]:
     found: list[tuple[nn.Module, _SpectralNorm]] = []
     for m in module.modules():
         if parametrize.is_parametrized(m, "weight"):
-            found += [(m, p) for p in m.parametrizations.weight if isinstance(p, _SpectralNorm)]  # type: ignore
+            # torch's stubs type module attributes as Tensor | Module; this one is parametrize's ModuleDict.
+            found += [(m, p) for p in m.parametrizations.weight  # type: ignore[union-attr]
+                      if isinstance(p, _SpectralNorm)]
     return found
 
 
@@ -155,7 +162,7 @@ def linear(in_features: int, out_features: int, *, bias: bool = True, sn: bool =
     return with_options(m, sn=sn, ortho=ortho)
 
 
-def embedding(num_embeddings: int, dim: int, *, sn: bool = False, ortho: bool = True) -> nn.Module:
+def embedding(num_embeddings: int, dim: int, *, sn: bool = False, ortho: bool = True) -> nn.Embedding:
     """Class embedding. G's shared embedding has no SN (BigGAN: it is a lookup table, not a layer whose
     Lipschitz constant matters); D's projection embedding has SN when D's layers do."""
     m = nn.Embedding(num_embeddings, dim)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import torch
@@ -31,7 +32,7 @@ class RunOutputs:
         self.cfg, self.ds, self.run_dir, self.device, self.world = cfg, ds, run_dir, device, world
         self.grid_z, self.grid_labels = grid_latents(cfg, device)
 
-    def _fork_rng(self) -> torch.random.fork_rng:  # type: ignore[valid-type]
+    def _fork_rng(self) -> contextlib.AbstractContextManager[None]:
         return torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else [])
 
     def save_fakes(self, G_ema: torch.nn.Module, nimg: int) -> Path:
@@ -64,6 +65,7 @@ class RunOutputs:
         from progan.metrics import evaluate
         from progan.metrics.report import flatten_results
 
+        assert self.cfg.run.data is not None  # resolve_config always sets it
         with self._fork_rng():
             results = evaluate(G_ema, self.cfg.run.data, metrics=list(self.cfg.run.metrics),
                                num_images=self.cfg.run.metrics_num, seed=self.cfg.run.seed,

@@ -31,7 +31,7 @@ from progan.training.stats import Collector
 if TYPE_CHECKING:
     from progan.augment.runtime import StepAugment
 
-def autocast_context(device_type: str, precision: str) -> contextlib.AbstractContextManager:
+def autocast_context(device_type: str, precision: str) -> contextlib.AbstractContextManager[None]:
     """``torch.autocast`` for bf16/fp16, nothing for fp32."""
     if precision == "fp32":
         return contextlib.nullcontext()
@@ -64,7 +64,7 @@ class StepContext:
             # Dynamic loss scaling: fp16 gradients underflow without it.
             self.scalers = {k: torch.amp.GradScaler(self.device.type) for k in ("G", "D")}
 
-    def autocast(self) -> contextlib.AbstractContextManager:
+    def autocast(self) -> contextlib.AbstractContextManager[None]:
         return autocast_context(self.device.type, self.precision)
 
     def gradient_upscale(self, loss_cfg: LossConfig, working_resolution: int) -> int:
