@@ -24,7 +24,8 @@ def command() -> None:
 @click.option("--seed", type=click.IntRange(min=0), default=0, help="Seed of the split, init and order.")
 @click.option("--device", default="auto", metavar="auto|cpu|cuda[:N]", help="Device.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def train(data, out, epochs, batch_size, seed, device, quiet) -> None:
+def train(data: Path, out: Path | None, epochs: int, batch_size: int, seed: int, device: str,
+          quiet: bool) -> None:
     """Train on DATA (90% / 10% held out) and save weights + metadata as safetensors."""
     from progan.cli.metrics import _device
     from progan.metrics.classifier import train_classifier_on_dataset

@@ -48,8 +48,9 @@ def _device(name: str) -> str:
               help="Images per generator/feature batch.")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Real-statistics cache. Default: <$PROGAN_CACHE or ~/.cache/progan>/metrics.")
-def command(network, data, metric_list, num, real_vs_real, features_path, inception_weights, truncation, seed,
-            device, batch_size, cache_dir) -> None:
+def command(network: Path | None, data: Path | None, metric_list: str, num: int, real_vs_real: bool,
+            features_path: Path | None, inception_weights: Path | None, truncation: float | None, seed: int,
+            device: str, batch_size: int, cache_dir: Path | None) -> None:
     """Evaluate snapshots with the paper's SWD and MS-SSIM, FID/KID/IS, precision/recall, class accuracy."""
     from progan.metrics.registry import check_metric_names
     from progan.metrics.report import MetricsRun, data_of_run, run_metrics, snapshots_of

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -97,7 +98,7 @@ def command(numbers: Path | None, mean: float | None, std: float | None, count: 
 
     if numbers is not None:
         data = read_numbers(numbers)
-        source = {"kind": "file", "path": str(numbers)}
+        source: dict[str, Any] = {"kind": "file", "path": str(numbers)}
     else:
         data = draw_numbers(mean, std, count, seed)
         source = {"kind": "normal", "mean": mean, "std": std, "count": count}

@@ -35,8 +35,9 @@ from progan.errors import UserError
 @click.option("--device", default="auto", metavar="auto|cpu|cuda[:N]", help="Device.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=64,
               help="Images per generator/feature batch.")
-def command(network, data, metric_list, thresholds, num, features_path, standing_stats, outdir, seed, device,
-            batch_size) -> None:
+def command(network: Path, data: Path | None, metric_list: str, thresholds: str, num: int,
+            features_path: Path | None, standing_stats: int, outdir: Path | None, seed: int, device: str,
+            batch_size: int) -> None:
     """Fidelity/variety against the truncation threshold (BigGAN's truncation trick): JSON + plot."""
     import progan
     from progan.device import resolve_device

@@ -4,8 +4,6 @@
 training loop and checkpoint loading only ever go through them.
 """
 
-from torch import nn
-
 from progan.config import NetworkConfig
 from progan.networks import biggan
 from progan.networks.progressive import Discriminator, Generator, lod_level_alpha

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 from scipy import stats as sps
@@ -36,7 +37,7 @@ class Summary:
     std: float
     quantiles: dict[str, float]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -54,7 +55,7 @@ class KSResult:
     statistic: float
     pvalue: float
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -91,7 +92,7 @@ class Comparison:
     ranking: list[float]         # most likely first
     answers: list[str]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"values": [asdict(v) for v in self.values], "ranking": self.ranking, "answers": self.answers}
 
 
