@@ -52,9 +52,9 @@ class Imported:
         """``G``, ``D`` or ``G_ema`` as a progan module holding the imported weights, at the saved lod."""
         from progan.networks import Discriminator, Generator
 
-        net: torch.nn.Module = Discriminator(self.config) if name == "D" else Generator(self.config)
+        net = Discriminator(self.config) if name == "D" else Generator(self.config)
         net.load_state_dict(self.states[name])
-        net.lod = self.lod  # type: ignore[assignment]
+        net.lod = self.lod
         return net
 
 

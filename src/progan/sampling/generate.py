@@ -66,6 +66,7 @@ def grid_pages(images: np.ndarray, cols: int, rows: int, conditional: bool) -> l
 
 def _save_npz(path: Path, **arrays: np.ndarray) -> Path:
     tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.npz")
+    # mypy matches the unpacked names against savez's allow_pickle: bool; they are array names.
     np.savez(tmp, **arrays)  # type: ignore[arg-type]
     os.replace(tmp, path)
     return path
