@@ -11,7 +11,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "progan"
 # Lowest first. A module may import its own layer and those below.
 LAYERS: list[set[str]] = [
     {"errors", "config", "config_io", "device", "numerics", "latents", "cache", "images", "presets",
-     "augment_names"},
+     "augment_names", "threads"},
     {"nn", "data", "toy", "losses"},
     {"networks"},
     {"importers"},

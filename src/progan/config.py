@@ -170,6 +170,10 @@ class ScheduleConfig:
     initial_resolution: int = 4
     lod_training_kimg: float = 600.0     # stable phase per resolution (paper: 800)
     lod_transition_kimg: float = 600.0   # fade-in phase per resolution (paper: 800)
+    # Per-resolution overrides of the two (a budgeted run's plan fills them): the level of resolution r fades
+    # in for transition_kimg[r] and then trains stable for training_kimg[r] (the last level until the end).
+    training_kimg: dict[int, float] = field(default_factory=dict)
+    transition_kimg: dict[int, float] = field(default_factory=dict)
     total_kimg: float = 15000.0
     minibatch_base: int = 16             # global minibatch where ``minibatch`` has no entry
     minibatch: dict[int, int] = field(default_factory=dict)
@@ -193,10 +197,12 @@ class ScheduleConfig:
         _check(self.lod_training_kimg >= 0 and self.lod_transition_kimg >= 0, "lod_*_kimg must be >= 0")
         _check(self.total_kimg > 0, f"total kimg must be > 0, got {self.total_kimg}")
         _check(self.minibatch_base >= 1, "minibatch_base must be >= 1")
-        for table in ("minibatch", "g_lr", "d_lr", "tick_kimg"):
+        for table in ("minibatch", "g_lr", "d_lr", "tick_kimg", "training_kimg", "transition_kimg"):
             for res, value in getattr(self, table).items():
                 _check(is_power_of_two(res), f"{table} keys must be powers of two, got {res}")
-                _check(value > 0, f"{table}[{res}] must be > 0, got {value}")
+                positive = table not in ("training_kimg", "transition_kimg")
+                _check(value > 0 if positive else value >= 0,
+                       f"{table}[{res}] must be {'> 0' if positive else '>= 0'}, got {value}")
         _check(self.lr_base > 0, f"lr_base must be > 0, got {self.lr_base}")
         _check(self.g_lr_base >= 0 and self.d_lr_base >= 0, "g_lr_base and d_lr_base must be >= 0 (0: lr_base)")
         _check(self.lr_rampup_kimg >= 0, "lr_rampup_kimg must be >= 0")
@@ -253,7 +259,14 @@ class RunConfig:
     metrics_num: int = 2048              # generated images per metric evaluation
     resume: str | None = None            # None | "latest" | path to a checkpoint or run folder
     init_from: str | None = None         # fine-tuning: G, D, G_ema weights of a snapshot; a new run at kimg 0
-    max_minutes: float = 0.0             # wall-clock budget: stop (with a snapshot) at the first tick past it; 0 = none
+    max_minutes: float = 0.0             # hard stop: a snapshot at the first tick past this many minutes; 0 = none
+    # A budget that plans the run (progan.training.budget): the schedule's kimg per level are scaled to the
+    # measured speed of each level so that the run reaches the final resolution, spends final_share of the
+    # budget there and ends on time. 0 = train the schedule's kimg as given.
+    minutes: float = 0.0
+    final_share: float = 0.5
+    replan: bool = True                  # re-plan the levels ahead at the speed measured so far, every tick
+    plan_speeds: dict[str, float] = field(default_factory=dict)  # seconds per kimg by level, measured at start
 
     def validate(self) -> None:
         _check(self.snap >= 1, f"snap must be >= 1, got {self.snap}")
@@ -262,6 +275,8 @@ class RunConfig:
         _check(self.metrics_every >= 0, "metrics_every must be >= 0")
         _check(self.metrics_num >= 2, "metrics_num must be >= 2")
         _check(self.max_minutes >= 0, "max_minutes must be >= 0 (0: no limit)")
+        _check(self.minutes >= 0, f"minutes must be >= 0 (0: no budget), got {self.minutes}")
+        _check(0.05 <= self.final_share <= 0.95, f"final_share must be in [0.05, 0.95], got {self.final_share}")
         _check(not (self.init_from and self.resume), "init_from starts a new run and resume continues one: pick one")
         _check(self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
                f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
@@ -274,7 +289,9 @@ class ComputeConfig:
     in G, which ``progan train`` warns about); precision and tf32 round more coarsely by choice. README,
     "Speed and scale", lists each with the test that shows it."""
 
-    precision: str = "fp32"              # "fp32" | "bf16" | "fp16" (autocast; GP and reductions in fp32)
+    precision: str = "fp32"              # "fp32" | "bf16" | "fp16" (autocast; GP and reductions in fp32) | "auto"
+                                         # (the fastest measured here); bf16/fp16 refused where slower than fp32
+    check_precision: bool = True         # false: accept a bf16/fp16 this CPU computes slower than fp32 (tests)
     batch_per_device: int = 0            # micro-batch for gradient accumulation (0: the whole per-rank batch)
     channels_last: bool = False          # NHWC memory format (faster convolutions on recent GPUs)
     compile: bool = False                # torch.compile G and D, falling back to eager if it fails
@@ -285,7 +302,7 @@ class ComputeConfig:
     dist_timeout_s: int = 1800           # a rank silent this long stops the whole job
     threads: int = 0                     # CPU threads for torch (0: torch's default); small nets run best on 1
 
-    PRECISIONS = ("fp32", "bf16", "fp16")
+    PRECISIONS = ("fp32", "bf16", "fp16", "auto")
 
     def validate(self) -> None:
         _check(self.precision in self.PRECISIONS,

@@ -73,13 +73,16 @@ def _resolve_config(preset: str, resume: str | None, outdir: str, overrides: lis
 @click.option("--metrics", default=None, metavar="LIST", help="Metrics during training, e.g. swd,msssim.")
 @click.option("--metrics-every", type=click.IntRange(min=0), default=None,
               help="Ticks between metric evaluations (0 = at snapshots).")
+@click.option("--minutes", type=click.FloatRange(min=0), default=None,
+              help="Training budget: the schedule is planned from each level's measured speed to reach the final "
+                   "resolution, spend half the budget there (run.final_share) and end on time (0: no plan).")
 @click.option("--max-minutes", type=click.FloatRange(min=0), default=None,
-              help="Wall-clock budget: stop with a snapshot at the first tick past it.")
+              help="Hard stop: a snapshot at the first tick past this many minutes.")
 @click.option("--set", "overrides", multiple=True, metavar="SECTION.FIELD=VALUE",
               help="Override any configuration field, e.g. --set network.fmap_max=256 --set schedule.minibatch=4:64,8:32.")
 @click.option("--gpus", type=click.IntRange(min=1), default=1,
               help="Processes on this node (one per GPU; on CPU, gloo processes). For several nodes use torchrun.")
-@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default=None,
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16", "auto"]), default=None,
               help="Autocast precision; the gradient penalty and loss reductions stay in fp32.")
 @click.option("--batch-per-device", type=click.IntRange(min=0), default=None,
               help="Micro-batch for gradient accumulation when the per-rank batch does not fit (0: off).")
@@ -93,13 +96,14 @@ def _resolve_config(preset: str, resume: str | None, outdir: str, overrides: lis
 @click.option("--dry-run", is_flag=True, help="Print the resolved configuration as JSON and exit.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def command(data, outdir, preset, kimg, seed, resume, init_from, snap, device, mirror, loss, augment, metrics,
-            metrics_every, max_minutes, overrides, gpus, precision, batch_per_device, channels_last, compile_, tf32,
+            metrics_every, minutes, max_minutes, overrides, gpus, precision, batch_per_device, channels_last, compile_, tf32,
             cudnn_benchmark, deterministic, dry_run, quiet) -> None:
     """Train a progressive GAN (Karras et al. 2018); one command gives a working demo run on Fashion-MNIST."""
     assignments = list(overrides)
     named = {
         "run.data": data, "run.seed": seed, "run.snap": snap, "run.device": device, "run.mirror": mirror,
         "loss.kind": loss, "augment.kind": augment, "run.metrics": metrics, "run.metrics_every": metrics_every, "schedule.total_kimg": kimg, "run.max_minutes": max_minutes,
+        "run.minutes": minutes,
         "compute.precision": precision, "compute.batch_per_device": batch_per_device,
         "compute.channels_last": channels_last, "compute.compile": compile_, "compute.tf32": tf32,
         "compute.cudnn_benchmark": cudnn_benchmark, "compute.deterministic": deterministic,

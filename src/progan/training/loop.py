@@ -23,6 +23,7 @@ from progan.config import TrainConfig
 from progan.config_io import to_dict
 from progan.data import Dataset
 from progan.device import resolve_device
+from progan.errors import UserError
 from progan.numerics import training_numerics
 from progan.training import checkpoint as ckpt_io
 from progan.training import distributed as dist_utils
@@ -35,6 +36,9 @@ from progan.training.schedule import Phase, phase_at
 from progan.training.snapshots import snapshot_name
 from progan.training.state import TrainState
 from progan.training.stats import Collector, truncate_stats
+from progan.threads import ThreadGovernor
+from progan.training import budget
+from progan.training.precision import resolve_precision
 from progan.training.trainer import Trainer, TrainingError
 
 __all__ = ["TrainingError", "train"]
@@ -56,6 +60,8 @@ class _Run:
     stats: Collector
     outputs: RunOutputs
     log_handler: logging.Handler | None
+    governor: ThreadGovernor | None      # compute.threads = 0: threads follow the machine's load
+    level_speeds: dict[str, float]       # measured seconds per kimg by level ("16", fading "16f"), for the ETA
 
 
 def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
@@ -93,8 +99,12 @@ def _file_logging(run_dir: Path) -> logging.Handler:
 
 def _setup(requested: TrainConfig) -> _Run:
     world = dist_utils.world_from_env()
+    governor = None
     if requested.compute.threads:
         torch.set_num_threads(requested.compute.threads)
+    else:
+        governor = ThreadGovernor()
+        log.info(governor.describe())
     device = resolve_device(requested.run.device, world.local_rank)
     dist_utils.init_process_group(world, device, requested.compute.dist_timeout_s)
     resume = None
@@ -102,11 +112,10 @@ def _setup(requested: TrainConfig) -> _Run:
         resume = ckpt_io.read_checkpoint(resolve_resume(requested.run.resume, requested.run.outdir))
     ds, data_dir = open_training_data(requested)
     cfg = resolve_config(requested, ds, data_dir, world.world_size)
+    if cfg.compute.check_precision or cfg.compute.precision == "auto":
+        cfg.compute.precision = _agreed_precision(cfg.compute.precision, device, world)
     run_dir = _run_dir(cfg, world, resume, data_dir)
-    handler = None
-    if world.is_main:
-        write_json(run_dir / "training_options.json", to_dict(cfg))
-        handler = _file_logging(run_dir)
+    handler = _file_logging(run_dir) if world.is_main else None
     state = TrainState.build(cfg, ds, device, world)
     if resume is not None:
         state.load_state_dict(resume)
@@ -116,10 +125,61 @@ def _setup(requested: TrainConfig) -> _Run:
     elif cfg.run.init_from:
         state.load_weights(cfg.run.init_from)
         log.info("weights from %s; a new run starts at kimg 0", cfg.run.init_from)
+    if cfg.run.minutes and not cfg.run.plan_speeds:
+        _plan(cfg, state, device, world)
+    if world.is_main:
+        write_json(run_dir / "training_options.json", to_dict(cfg))
     stats = Collector(run_dir if world.is_main else None, distributed=world.distributed)
     trainer = Trainer(cfg, state, ds, device, world, stats)
     return _Run(cfg, world, device, ds, run_dir, state, trainer, stats, RunOutputs(cfg, ds, run_dir, device, world),
-                handler)
+                handler, governor, {})
+
+
+def _agreed_precision(precision: str, device: torch.device, world: dist_utils.World) -> str:
+    """:func:`~progan.training.precision.resolve_precision` on rank 0, its answer (or refusal) for every rank."""
+    answer: list[object] = [None]
+    if world.is_main:
+        try:
+            answer[0] = resolve_precision(precision, device)
+        except UserError as e:
+            answer[0] = e
+    if world.distributed:
+        torch.distributed.broadcast_object_list(answer, src=0)
+    if isinstance(answer[0], UserError):
+        raise answer[0]
+    return str(answer[0])
+
+
+def _plan(cfg: TrainConfig, state: TrainState, device: torch.device, world: dist_utils.World) -> None:
+    """``run.minutes``: measure every level's speed and fit the schedule to the budget (in place)."""
+    t0 = time.perf_counter()
+    speeds = budget.probe_speeds(cfg, state.G, state.D, device, world)
+    cfg.run.plan_speeds = speeds
+    spent = time.perf_counter() - t0
+    state.progress.train_seconds += spent
+    budget.plan_schedule(cfg, speeds, cfg.run.minutes * 60 - spent, cfg.run.final_share)
+    log.info("plan for %g minutes (speeds measured in %.1f s; %.0f%% at %dx%d):", cfg.run.minutes, spent,
+             100 * cfg.run.final_share, cfg.network.resolution, cfg.network.resolution)
+    for line in budget.describe_plan(cfg, speeds):
+        log.info(line)
+
+
+def _follow_budget(run: _Run, ph: Phase, tick_seconds: float, tick_kimg: float) -> None:
+    """``run.minutes``: re-plan what is ahead at the speeds measured so far and move the end so the run ends on
+    time; rank 0's clock decides, every rank takes its schedule."""
+    cfg, st = run.cfg, run.state.progress
+    sched = cfg.schedule
+    if run.world.is_main:
+        budget_s, left = cfg.run.minutes * 60, cfg.run.minutes * 60 - st.train_seconds
+        key = f"{ph.resolution}{'f' if ph.alpha < 1 else ''}"
+        speeds = budget.fill_speeds(cfg, budget.current_speeds(cfg.run.plan_speeds, run.level_speeds, key))
+        if cfg.run.replan and speeds:
+            budget.replan(cfg, st.nimg / 1000, left, budget_s, cfg.run.final_share, speeds)
+        sched.total_kimg = budget.retarget_total_kimg(cfg, st.nimg / 1000, left, tick_seconds / max(tick_kimg, 1e-9))
+    if run.world.distributed:
+        box = [(sched.training_kimg, sched.transition_kimg, sched.total_kimg)]
+        torch.distributed.broadcast_object_list(box, src=0)
+        sched.training_kimg, sched.transition_kimg, sched.total_kimg = box[0]  # type: ignore[misc]
 
 
 def _out_of_time(run: _Run, start_time: float) -> bool:
@@ -142,10 +202,12 @@ def _end_tick(run: _Run, ph: Phase, tick_time: float, done: bool, bar: ProgressB
         row.update(run.outputs.metrics(run.state.G_ema))
         dist_utils.wait_for_main(run.world)
     row = run.stats.tick(row, step=st.nimg)
-    line = tick_line(row)
+    eta = budget.remaining_seconds(cfg, st.nimg / 1000,
+                                   budget.fill_speeds(cfg, cfg.run.plan_speeds | run.level_speeds))
+    line = tick_line(row) + ("" if eta is None or done else f"  eta {_clock(eta)}")
     if main:
         log.info(line)
-    bar.tick(row, line)
+    bar.tick(row, line, eta)
     st.tick_start_nimg = st.nimg
     if main and (st.tick % cfg.run.image_snap == 0 or done):
         run.outputs.save_fakes(run.state.G_ema, st.nimg)
@@ -154,11 +216,21 @@ def _end_tick(run: _Run, ph: Phase, tick_time: float, done: bool, bar: ProgressB
         plot_stats(run.run_dir / "stats.jsonl", run.run_dir / "plot.png")
 
 
+def _clock(seconds: float) -> str:
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
+
+
+def _total_nimg(cfg: TrainConfig) -> int:
+    return int(round(cfg.schedule.total_kimg * 1000))
+
+
 def _loop(run: _Run, bar: ProgressBar) -> None:
     cfg, st = run.cfg, run.state.progress
-    total_nimg = int(round(cfg.schedule.total_kimg * 1000))
-    tick_start_time = start_time = time.perf_counter()
-    while st.nimg < total_nimg:
+    tick_start_time = start_time = mark = time.perf_counter()
+    while st.nimg < _total_nimg(cfg):
+        if run.governor is not None:
+            run.governor.tick()
         if st.repeat == 0:
             st.phase_nimg = st.nimg
         ph = phase_at(st.phase_nimg, cfg.schedule, cfg.network.resolution)
@@ -166,12 +238,21 @@ def _loop(run: _Run, bar: ProgressBar) -> None:
         run.trainer.iteration(ph)
         st.repeat = (st.repeat + 1) % cfg.schedule.minibatch_repeats
         bar.advance(st.nimg - before)
-        done = st.nimg >= total_nimg
+        done = st.nimg >= _total_nimg(cfg)
         if (st.repeat or st.nimg < st.tick_start_nimg + ph.tick_kimg * 1000) and not done:
             continue
+        now = time.perf_counter()
+        tick_time, tick_kimg = now - tick_start_time, (st.nimg - st.tick_start_nimg) / 1000
+        st.train_seconds += now - mark
+        mark = now
+        run.level_speeds[f"{ph.resolution}{'f' if ph.alpha < 1 else ''}"] = tick_time / max(tick_kimg, 1e-9)
+        if cfg.run.minutes and not done:
+            _follow_budget(run, ph, tick_time, tick_kimg)
+            bar.set_total(_total_nimg(cfg))
+            done = st.nimg >= _total_nimg(cfg)
         if cfg.run.max_minutes:
             done = done or _out_of_time(run, start_time)
-        _end_tick(run, ph, time.perf_counter() - tick_start_time, done, bar)
+        _end_tick(run, ph, tick_time, done, bar)
         tick_start_time = time.perf_counter()
         if done:
             break

@@ -45,19 +45,29 @@ def tick_line(row: dict[str, Any]) -> str:
 
 
 class ProgressBar:
-    """A kimg progress bar (rank 0, interactive runs only) that also prints each tick's line above itself."""
+    """A kimg progress bar (rank 0, interactive runs only) that also prints each tick's line above itself.
+
+    Its time to go is the schedule's (:func:`progan.training.budget.remaining_seconds`: each level's remaining
+    kimg at that level's speed), not the current rate times the remaining kimg, which a growing run's
+    fast early levels make far too optimistic."""
 
     def __init__(self, total_nimg: int, start_nimg: int, enabled: bool) -> None:
         self._bar = tqdm(total=round(total_nimg / 1000, 3), initial=round(start_nimg / 1000, 3), unit="kimg",
                          disable=not enabled, dynamic_ncols=True,
-                         bar_format="{l_bar}{bar}| {n:.2f}/{total:.2f} kimg [{elapsed}<{remaining}{postfix}]")
+                         bar_format="{l_bar}{bar}| {n:.2f}/{total:.2f} kimg [{elapsed}{postfix}]")
         self._enabled = enabled
 
     def advance(self, nimg: int) -> None:
         self._bar.update(nimg / 1000)
 
-    def tick(self, row: dict[str, Any], line: str) -> None:
-        self._bar.set_postfix_str(f", {row['resolution']}px a={row['alpha']:.2f}, {row['img_per_sec']:.0f} img/s")
+    def set_total(self, total_nimg: int) -> None:
+        self._bar.total = round(total_nimg / 1000, 3)
+        self._bar.refresh()
+
+    def tick(self, row: dict[str, Any], line: str, eta_seconds: float | None = None) -> None:
+        eta = "" if eta_seconds is None else f", eta {int(eta_seconds) // 60}:{int(eta_seconds) % 60:02d}"
+        self._bar.set_postfix_str(f"{eta}, {row['resolution']}px a={row['alpha']:.2f}, "
+                                  f"{row['img_per_sec']:.0f} img/s")
         if self._enabled:
             self._bar.write(line)
 

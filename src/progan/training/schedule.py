@@ -29,8 +29,48 @@ class Phase:
     tick_kimg: float
 
 
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of the schedule at one working resolution, fading in or stable."""
+
+    resolution: int
+    fading: bool
+    start_kimg: float
+    end_kimg: float          # math.inf for the final level's stable phase
+
+
+def level_kimg(cfg: ScheduleConfig, resolution: int) -> tuple[float, float]:
+    """(fade-in, stable) kimg of the level of ``resolution``: its overrides, else the uniform lengths."""
+    return (cfg.transition_kimg.get(resolution, cfg.lod_transition_kimg),
+            cfg.training_kimg.get(resolution, cfg.lod_training_kimg))
+
+
+def segments(cfg: ScheduleConfig, resolution: int) -> list[Segment]:
+    """The schedule as consecutive segments: the first level stable, then each next level fading in and
+    stable, the final level's stable phase open-ended (zero-length fades are left out)."""
+    levels = schedule_resolutions(cfg, resolution)
+    out, t = [], 0.0
+    for i, res in enumerate(levels):
+        fade, stable = level_kimg(cfg, res)
+        if i > 0 and fade > 0:
+            out.append(Segment(res, True, t, t + fade))
+            t += fade
+        end = math.inf if i == len(levels) - 1 else t + stable
+        out.append(Segment(res, False, t, end))
+        t = end
+    return out
+
+
 def lod_at(kimg: float, cfg: ScheduleConfig, resolution: int) -> float:
-    """Level of detail after ``kimg`` thousand real images (TF release formula)."""
+    """Level of detail after ``kimg`` thousand real images: the TF release's formula for uniform levels, the
+    same walk through :func:`segments` when levels have their own lengths."""
+    if cfg.training_kimg or cfg.transition_kimg:
+        for seg in segments(cfg, resolution):
+            if kimg < seg.end_kimg:
+                lod = math.log2(resolution / seg.resolution)
+                if seg.fading:
+                    lod += 1.0 - (kimg - seg.start_kimg) / (seg.end_kimg - seg.start_kimg)
+                return max(lod, 0.0)
     phase_dur = cfg.lod_training_kimg + cfg.lod_transition_kimg
     if phase_dur <= 0:
         return 0.0  # no time per phase means no growing (the TF formula would stay at the lowest level)

@@ -40,6 +40,7 @@ class Progress:
     lod: float = 0.0
     phase_nimg: int = 0      # where the schedule was last evaluated (every schedule.minibatch_repeats steps)
     repeat: int = 0          # minibatches since then
+    train_seconds: float = 0.0  # wall time spent in this run so far (all sessions), for run.minutes
 
 
 @dataclass

@@ -1,0 +1,95 @@
+"""The CPU thread governor and the precision check, on scripted machine readings."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from progan import threads
+from progan.errors import UserError
+from progan.training import precision
+
+
+class FakeMachine:
+    """A clock, the machine's busy CPU seconds and this process's CPU seconds, advanced by hand."""
+
+    def __init__(self) -> None:
+        self.wall = self.busy = self.mine = 0.0
+
+    def run(self, seconds: float, mine: float, others: float) -> None:
+        self.wall += seconds
+        self.mine += mine * seconds
+        self.busy += (mine + others) * seconds
+
+
+@pytest.fixture
+def machine(monkeypatch: pytest.MonkeyPatch):
+    m = FakeMachine()
+    monkeypatch.setattr(threads, "_busy_seconds", lambda: m.busy)
+    monkeypatch.setattr(threads.time, "perf_counter", lambda: m.wall)
+    monkeypatch.setattr(threads.time, "process_time", lambda: m.mine)
+    set_to = []
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: set_to.append(n))
+    current = {"n": 2}
+    monkeypatch.setattr(torch, "get_num_threads", lambda: set_to[-1] if set_to else current["n"])
+    return m, set_to
+
+
+def test_threads_follow_the_cores_other_processes_leave(machine) -> None:
+    m, set_to = machine
+    gov = threads.ThreadGovernor(max_threads=2, interval=2.0, recover=2)
+    assert gov.enabled
+    m.run(2.5, mine=2.0, others=0.05)        # idle machine (a daemon's crumbs): keep both
+    assert gov.tick() == 2 and set_to == []
+    m.run(2.5, mine=1.3, others=0.7)         # a busy process takes most of a core: give one up at once
+    assert gov.tick() == 1 and set_to == [1] and gov.others == pytest.approx(0.7)
+    m.run(0.5, mine=1.0, others=0.0)         # not yet an interval: no new decision
+    assert gov.tick() == 1
+    m.run(2.0, mine=1.0, others=0.1)         # calm once: not yet
+    assert gov.tick() == 1
+    m.run(2.5, mine=1.0, others=0.1)         # calm twice in a row: take the core back
+    assert gov.tick() == 2 and set_to == [1, 2]
+
+
+def test_the_governor_stays_out_of_the_way_without_load_information(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(threads, "_busy_seconds", lambda: None)
+    gov = threads.ThreadGovernor(max_threads=2)
+    assert not gov.enabled and "no machine load information" in gov.describe()
+
+
+def test_openmp_environment_is_filled_in_only_where_the_user_left_it() -> None:
+    env: dict[str, str] = {}
+    assert threads.configure_openmp_env(env) == threads.OPENMP_ENV and env == threads.OPENMP_ENV
+    mine = {"GOMP_SPINCOUNT": "7"}
+    assert threads.configure_openmp_env(mine) == {} and mine == {"GOMP_SPINCOUNT": "7"}
+    passive = {"OMP_WAIT_POLICY": "PASSIVE"}
+    assert threads.configure_openmp_env(passive) == {} and passive == {"OMP_WAIT_POLICY": "PASSIVE"}
+
+
+def test_low_precision_without_its_matrix_units_is_refused_when_slower(monkeypatch: pytest.MonkeyPatch) -> None:
+    rates = {"fp32": 88.0, "bf16": 1.3, "fp16": 2.0}
+    monkeypatch.setattr(precision, "matmul_gflops", lambda p, device, **kw: rates[p])
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx2", "fma", "f16c"})
+    cpu = torch.device("cpu")
+    with pytest.raises(UserError, match=r"--precision bf16: this CPU has no bf16 matrix units "
+                                        r"\(avx512_bf16 / amx_bf16 missing\).*1\.3 GFLOP/s against 88\.0"):
+        precision.resolve_precision("bf16", cpu)
+    assert precision.resolve_precision("fp32", cpu) == "fp32"
+    assert precision.resolve_precision("auto", cpu) == "fp32"
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx2", "avx512_bf16"})
+    assert precision.resolve_precision("bf16", cpu) == "bf16"      # the units are there: no measurement needed
+    rates["bf16"] = 200.0
+    assert precision.resolve_precision("auto", cpu) == "bf16"
+
+
+def test_the_cli_refuses_it_in_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                                        tiny_data, tmp_path) -> None:
+    from progan.cli import main
+
+    monkeypatch.setattr(precision, "matmul_gflops", lambda p, device, **kw: {"fp32": 88.0}.get(p, 1.0))
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx2"})
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--preset", "tiny", "--data", str(tiny_data), "--outdir", str(tmp_path), "--precision", "bf16",
+              "--device", "cpu", "--quiet"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count("\n") == 1 and "no bf16 matrix units" in err
