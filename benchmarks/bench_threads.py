@@ -88,6 +88,8 @@ def _run(policy: str, seconds: float) -> dict:
         env.pop(key, None)
     if policy == "passive":
         env["OMP_WAIT_POLICY"] = "PASSIVE"
+    if policy.startswith("spin"):  # exploration: torch's default threads with GOMP_SPINCOUNT=<n>
+        env["GOMP_SPINCOUNT"] = policy[4:]
     cmd = [sys.executable, __file__, "--worker", policy, "--seconds", str(seconds)]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])

@@ -292,6 +292,10 @@ class ComputeConfig:
     precision: str = "fp32"              # "fp32" | "bf16" | "fp16" (autocast; GP and reductions in fp32) | "auto"
                                          # (the fastest measured here); bf16/fp16 refused where slower than fp32
     check_precision: bool = True         # false: accept a bf16/fp16 this CPU computes slower than fp32 (tests)
+    # Gather the next real minibatch in a background thread while the step runs: "auto" does it for data of
+    # 128 pixels and more, where gathering costs milliseconds (benchmarks/bench_data.py); small images are
+    # gathered faster than a thread hand-off. Batches are the same either way.
+    prefetch: str = "auto"               # "auto" | "on" | "off"
     batch_per_device: int = 0            # micro-batch for gradient accumulation (0: the whole per-rank batch)
     channels_last: bool = False          # NHWC memory format (faster convolutions on recent GPUs)
     compile: bool = False                # torch.compile G and D, falling back to eager if it fails
@@ -300,7 +304,7 @@ class ComputeConfig:
     cudnn_benchmark: bool = False        # let cuDNN time and pick convolution algorithms (not bitwise resumable)
     deterministic: bool = False          # torch's deterministic algorithms: bitwise resume on GPUs too
     dist_timeout_s: int = 1800           # a rank silent this long stops the whole job
-    threads: int = 0                     # CPU threads for torch (0: torch's default); small nets run best on 1
+    threads: int = 0                     # CPU threads for torch (0: every core other processes leave free)
 
     PRECISIONS = ("fp32", "bf16", "fp16", "auto")
 
@@ -309,7 +313,8 @@ class ComputeConfig:
                f"precision must be one of {', '.join(self.PRECISIONS)}, got {self.precision!r}")
         _check(self.batch_per_device >= 0, "batch_per_device must be >= 0 (0: no accumulation)")
         _check(self.dist_timeout_s >= 1, "dist_timeout_s must be >= 1")
-        _check(self.threads >= 0, "threads must be >= 0 (0: torch's default)")
+        _check(self.threads >= 0, "threads must be >= 0 (0: follow the machine's load)")
+        _check(self.prefetch in ("auto", "on", "off"), f"prefetch must be auto, on or off, got {self.prefetch!r}")
         _check(not (self.deterministic and self.cudnn_benchmark),
                "deterministic and cudnn_benchmark exclude each other: cuDNN's timed choice of algorithms "
                "is not reproducible")

@@ -72,7 +72,9 @@ class TrainState:
         betas = (cfg.optim.beta1, cfg.optim.beta2)
         opt_G = torch.optim.Adam(G.parameters(), lr=cfg.schedule.lr_base, betas=betas, eps=cfg.optim.eps)
         opt_D = torch.optim.Adam(D.parameters(), lr=cfg.schedule.lr_base, betas=betas, eps=cfg.optim.eps)
-        loader = Loader(ds, seed=cfg.run.seed, mirror=cfg.run.mirror, rank=world.rank, world_size=world.world_size)
+        prefetch = cfg.compute.prefetch == "on" or (cfg.compute.prefetch == "auto" and ds.resolution >= 128)
+        loader = Loader(ds, seed=cfg.run.seed, mirror=cfg.run.mirror, rank=world.rank, world_size=world.world_size,
+                        prefetch=prefetch)
         return cls(G, D, G_ema, opt_G, opt_D, gen, loader, Progress(), augment)
 
     # -- checkpoints -------------------------------------------------------------------------------
