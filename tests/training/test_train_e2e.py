@@ -129,8 +129,8 @@ def test_metrics_during_training_land_in_stats(tiny_data: Path, tiny_config, tmp
     assert "metric/swd/8" in rows[-1] or "metric/swd/4" in rows[-1]
 
 
-def test_prefetching_loader_and_resume_train_bitwise_like_the_plain_loader(full_run: Path, tiny_data: Path,
-                                                                           tiny_config, tmp_path: Path) -> None:
+def test_prefetching_loader_and_resume_train_bitwise_like_the_plain_loader(
+        full_run: Path, tiny_data: Path, tiny_config, tmp_path: Path) -> None:
     first = train(tiny_config(tiny_data, tmp_path, 0.25, "compute.prefetch=on"), progress=False)
     resumed = train(tiny_config(tiny_data, tmp_path, 0.5, "run.resume=latest", "compute.prefetch=on"),
                     progress=False)
@@ -139,9 +139,11 @@ def test_prefetching_loader_and_resume_train_bitwise_like_the_plain_loader(full_
     assert resumed == first
 
 
-def test_a_budgeted_run_is_its_plan_and_resumes_bitwise_on_it(tiny_data: Path, tiny_config, tmp_path: Path) -> None:
+def test_a_budgeted_run_is_its_plan_and_resumes_bitwise_on_it(tiny_data: Path, tiny_config,
+                                                               tmp_path: Path) -> None:
     """The plan is data: a budgeted run equals a plain run of its saved schedule to the same kimg, and that
-    schedule resumed from the middle ends bitwise the same (re-planning off, so the clock moves only the end)."""
+    schedule resumed from the middle ends bitwise the same (re-planning off, so the clock moves only the
+    end)."""
     from progan.config_io import train_config_from_dict
 
     budgeted = train(tiny_config(tiny_data, tmp_path / "a", 0.5, "run.minutes=0.25", "run.replan=false"),
@@ -152,7 +154,8 @@ def test_a_budgeted_run_is_its_plan_and_resumes_bitwise_on_it(tiny_data: Path, t
 
     def planned(outdir: Path, kimg: float, resume: str | None = None):  # type: ignore[no-untyped-def]
         cfg = train_config_from_dict(options)
-        cfg.run.minutes, cfg.run.outdir, cfg.run.resume, cfg.schedule.total_kimg = 0.0, str(outdir), resume, kimg
+        cfg.run.minutes, cfg.run.outdir = 0.0, str(outdir)
+        cfg.run.resume, cfg.schedule.total_kimg = resume, kimg
         return train(cfg, progress=False)
 
     whole = planned(tmp_path / "b", end)
