@@ -1,8 +1,8 @@
 """Augmentation for small data sets (issue 14, "Measure"): Fashion-MNIST subsets of 1,000 / 5,000 / 60,000
 training images, the same kimg for every arm (none / ada / diffaug), scored against the 10,000 test images.
 
-    python benchmarks/bench_augment.py                                   # the full benchmark (hours on 2 cores)
-    python benchmarks/bench_augment.py --sizes 1000 --kimg 20 --num 2000 --results /tmp/aug-check   # smoke scale
+    python benchmarks/bench_augment.py        # the full benchmark (hours on 2 cores)
+    python benchmarks/bench_augment.py --sizes 1000 --kimg 20 --num 2000 --results /tmp/aug-check  # smoke
 
 Every arm trains the ``fashion-mnist`` preset with the non-saturating loss and R1 (``--loss``, ``--r1-gamma``;
 ADA with ``augment.speed_kimg`` scaled to the short run, ``--ada-speed-kimg``):
@@ -160,7 +160,8 @@ def score_run(run: Path, test: Path, train_dir: Path, clf_path: Path, leak_model
         "clf_fid": res["fid"]["fid"],
         "coverage": float(np.minimum(h_fake, h_real).sum()), "classes_covered": int((h_fake >= 0.05).sum()),
         "class_histogram": h_fake.round(4).tolist(),
-        "nearest_train_distance_fakes": float(np.mean(dist)), "nearest_train_distance_test": float(np.mean(test_dist)),
+        "nearest_train_distance_fakes": float(np.mean(dist)),
+        "nearest_train_distance_test": float(np.mean(test_dist)),
         "nearest_grid": str(grid), "called_rotated": rotated,
         "series": [{"kimg": r["kimg"], "p": r.get("augment/p"), "rt": r.get("scores/real_sign"),
                     "sec_per_kimg": r.get("sec_per_kimg"), "resolution": r.get("resolution")} for r in rows],
@@ -235,7 +236,8 @@ def step_times(reps: int, seed: int) -> dict[str, float]:
     ctx, stats, n = StepContext(torch.device("cpu")), Collector(None), 32
     arms = {"none": None}
     for p in (0.2, 0.5, 1.0):
-        arms[f"ada-p{p}"] = Augmenter(AugmentConfig(kind="ada", p=p, target=0.0), 1, seed, torch.device("cpu"), World())
+        arms[f"ada-p{p}"] = Augmenter(AugmentConfig(kind="ada", p=p, target=0.0), 1, seed,
+                                      torch.device("cpu"), World())
     arms["diffaug"] = Augmenter(AugmentConfig(kind="diffaug"), 1, seed, torch.device("cpu"), World())
     times: dict[str, list[float]] = {a: [] for a in arms}
     g = torch.Generator().manual_seed(seed)
@@ -249,7 +251,8 @@ def step_times(reps: int, seed: int) -> dict[str, float]:
             if rep >= 2:   # the first two rounds warm up
                 times[name].append(time.perf_counter() - t0)
     med = {a: statistics.median(t) for a, t in times.items()}
-    return {**{f"sec_{a}": v for a, v in med.items()}, **{f"ratio_{a}": v / med["none"] for a, v in med.items()}}
+    return {**{f"sec_{a}": v for a, v in med.items()},
+            **{f"ratio_{a}": v / med["none"] for a, v in med.items()}}
 
 
 # -- report ----------------------------------------------------------------------------------------------
@@ -267,7 +270,8 @@ def plot_series(results: dict, out_dir: Path) -> list[str]:
             if arm == "ada":   # DiffAugment's p is always 1, and the others have none
                 ax.plot([x["kimg"] for x in s], [x["p"] for x in s], color=colour, label=f"{arm} p")
             if any(x["rt"] is not None for x in s):
-                ax.plot([x["kimg"] for x in s], [x["rt"] for x in s], color=colour, ls=":", label=f"{arm} r_t")
+                ax.plot([x["kimg"] for x in s], [x["rt"] for x in s], color=colour, ls=":",
+                        label=f"{arm} r_t")
         ax.axhline(0.6, color="gray", lw=0.5)
         ax.set_xlabel("kimg")
         ax.set_title(f"{size} training images: p and r_t = E[sign D(real)]")
@@ -309,14 +313,16 @@ def main() -> None:
     ap.add_argument("--loss", default="non-saturating")
     ap.add_argument("--r1-gamma", type=float, default=1.0)
     ap.add_argument("--ada-speed-kimg", type=float, default=20.0,
-                    help="ADA's augment.speed_kimg: the paper's 500 suits runs of 5-25M images; a 140-kimg run "
-                         "needs p to be able to move within a fraction of it")
+                    help="ADA's augment.speed_kimg: the paper's 500 suits runs of 5-25M images; "
+                         "a 140-kimg run needs p to be able to move within a fraction of it")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--num", type=int, default=10000, help="samples per metric (the test set has 10,000)")
     ap.add_argument("--workdir", default="/tmp/progan-augment")
-    ap.add_argument("--results", default=str(HERE / "results"), help="folder for augment.json and augment/*.png")
+    ap.add_argument("--results", default=str(HERE / "results"),
+                    help="folder for augment.json and augment/*.png")
     ap.add_argument("--timing-reps", type=int, default=30, help="0 skips the step-time measurement")
-    ap.add_argument("--extra", action="append", default=[], help="one more `progan train` argument (repeatable)")
+    ap.add_argument("--extra", action="append", default=[],
+                    help="one more `progan train` argument (repeatable)")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     arms = [a for a in args.arms.split(",") if a]
@@ -336,8 +342,8 @@ def main() -> None:
     leak = leak_rates(leak_model, test)
     from progan.metrics import evaluate
 
-    floor = evaluate(None, test, ["swd", "fid"], num_images=min(args.num, 5000), seed=0, features_path=clf_path,
-                     real_vs_real=True)
+    floor = evaluate(None, test, ["swd", "fid"], num_images=min(args.num, 5000), seed=0,
+                     features_path=clf_path, real_vs_real=True)
     results: dict[str, dict] = {}
     for size in sizes:
         results[str(size)] = {}
@@ -345,16 +351,18 @@ def main() -> None:
             run = train_arm(work, subsets[size], size, arm, args)
             r = score_run(run, test, subsets[size], clf_path, leak_model, out_dir, f"{size}-{arm}", args.num)
             results[str(size)][arm] = r
-            print(f"{size:>6} {arm:<9} kimg {r['kimg']:<6.1f} SWD {r['swd']:7.2f}  clf-FID {r['clf_fid']:8.3f}  "
-                  f"coverage {r['coverage']:.3f} ({r['classes_covered']} classes)  nearest {r['nearest_train_distance_fakes']:.2f}"
+            print(f"{size:>6} {arm:<9} kimg {r['kimg']:<6.1f} SWD {r['swd']:7.2f}  "
+                  f"clf-FID {r['clf_fid']:8.3f}  coverage {r['coverage']:.3f} "
+                  f"({r['classes_covered']} classes)  nearest {r['nearest_train_distance_fakes']:.2f}"
                   f" (test {r['nearest_train_distance_test']:.2f})  rotated {100 * r['called_rotated']:.1f}%"
                   f"  final p {r['series'][-1]['p']}", flush=True)
     timing = step_times(args.timing_reps, args.seed) if args.timing_reps else None
     out = {
-        "command": " ".join(["python", *sys.argv]), "kimg": args.kimg, "loss": args.loss, "r1_gamma": args.r1_gamma,
-        "ada_speed_kimg": args.ada_speed_kimg,
+        "command": " ".join(["python", *sys.argv]), "kimg": args.kimg, "loss": args.loss,
+        "r1_gamma": args.r1_gamma, "ada_speed_kimg": args.ada_speed_kimg,
         "num": args.num, "wall_seconds": time.time() - t0, "machine_note": "2 shared CPU cores",
-        "real_vs_real": {"swd": floor["swd"]["avg"], "clf_fid": floor["fid"]["fid"], "num_per_half": min(args.num, 5000)},
+        "real_vs_real": {"swd": floor["swd"]["avg"], "clf_fid": floor["fid"]["fid"],
+                         "num_per_half": min(args.num, 5000)},
         "leak_classifier": leak, "step_time": timing, "results": results,
         "plots": plot_series(results, out_dir),
     }
@@ -362,8 +370,9 @@ def main() -> None:
     dest = results_dir / "augment.json"
     dest.write_text(json.dumps(out, indent=2) + "\n")
     print(json.dumps(out["verdicts"], indent=2))
-    print(f"real-vs-real floor: SWD {out['real_vs_real']['swd']:.2f}, clf-FID {out['real_vs_real']['clf_fid']:.3f}; "
-          f"leak classifier on test reals: upright called rotated {100 * leak['test_upright_called_rotated']:.1f}%, "
+    print(f"real-vs-real floor: SWD {out['real_vs_real']['swd']:.2f}, "
+          f"clf-FID {out['real_vs_real']['clf_fid']:.3f}; leak classifier on test reals: "
+          f"upright called rotated {100 * leak['test_upright_called_rotated']:.1f}%, "
           f"rotated called rotated {100 * leak['test_rotated_called_rotated']:.1f}%")
     if timing:
         print("step time ratios vs none: " + ", ".join(f"{k[6:]} {v:.2f}" for k, v in timing.items()

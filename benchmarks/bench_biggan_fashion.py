@@ -49,7 +49,8 @@ def _classifier(data: Path, workdir: Path, num: int) -> tuple[Path, float]:
     return path, float(meta.get("test_accuracy", float("nan")))
 
 
-def _train(data: Path, workdir: Path, minutes: float, threads: int, overrides: list[str]) -> tuple[Path, dict]:
+def _train(data: Path, workdir: Path, minutes: float, threads: int,
+           overrides: list[str]) -> tuple[Path, dict]:
     from progan.config_io import apply_override
     from progan.presets import get_preset
     from progan.training.loop import train
@@ -84,11 +85,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("benchmarks/bench_biggan_fashion.json"))
     ap.add_argument("--workdir", type=Path, default=Path("runs/bench_biggan_fashion"))
     ap.add_argument("--num", type=int, default=2000, help="Generated images per evaluation.")
-    ap.add_argument("--threads", type=int, default=1, help="torch threads for training (1 suits a shared CPU).")
-    ap.add_argument("--classifier-images", type=int, default=60000, help="Real images the judge is trained on.")
-    ap.add_argument("--thresholds", default=THRESHOLDS, help="Truncation thresholds of the sweep ('none' = off).")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads for training (1 suits a shared CPU).")
+    ap.add_argument("--classifier-images", type=int, default=60000,
+                    help="Real images the judge is trained on.")
+    ap.add_argument("--thresholds", default=THRESHOLDS,
+                    help="Truncation thresholds of the sweep ('none' = off).")
     ap.add_argument("--standing-stats", type=int, default=16,
-                    help="Batches for standing BN statistics in the second sweep (0: running statistics only).")
+                    help="Batches for standing BN statistics in the second sweep "
+                         "(0: running statistics only).")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE")
     args = ap.parse_args(argv)
     if args.minutes <= 0 or args.num < 2 or args.threads < 1 or args.classifier_images < 100:
@@ -113,10 +118,12 @@ def main(argv: list[str] | None = None) -> int:
     metrics = ["cas", "fid", "pr"]
     kw = {"features_path": str(clf)}
     results: dict[str, object] = {}
-    modes = [("running_stats", 0)] + ([("standing_stats", args.standing_stats)] if args.standing_stats else [])
+    modes = [("running_stats", 0)]
+    if args.standing_stats:
+        modes.append(("standing_stats", args.standing_stats))
     for name, standing in modes:
-        points = truncation_sweep(G, data, metrics, thresholds=parse_thresholds(args.thresholds), num_images=args.num,
-                                  standing_stats=standing,
+        points = truncation_sweep(G, data, metrics, thresholds=parse_thresholds(args.thresholds),
+                                  num_images=args.num, standing_stats=standing,
                                   evaluate_kwargs=kw, echo=lambda s, n=name: print(f"[{n}] {s}"))
         results[name] = points
         plot_sweep(points, args.out.with_name(args.out.stem + f"_{name}.png"),

@@ -30,9 +30,9 @@ from progan.training.steps import StepContext, d_step, g_step
 
 HERE = Path(__file__).resolve().parent
 PROGAN = NetworkConfig(resolution=16, channels=1, fmap_base=64, fmap_max=16, latent_size=16)
-BIGGAN = NetworkConfig(architecture="biggan", resolution=16, channels=1, num_classes=3, conditioning="projection",
-                       latent_size=24, hierarchical_z=True, spectral_norm="both", ortho_init=True, biggan_ch=4,
-                       shared_dim=8, attention=[8], normalize_latents=False)
+BIGGAN = NetworkConfig(architecture="biggan", resolution=16, channels=1, num_classes=3,
+                       conditioning="projection", latent_size=24, hierarchical_z=True, spectral_norm="both",
+                       ortho_init=True, biggan_ch=4, shared_dim=8, attention=[8], normalize_latents=False)
 
 
 def _grads(module: torch.nn.Module) -> list[torch.Tensor]:
@@ -91,9 +91,10 @@ def main() -> None:
     rows = [compare_steps(PROGAN, "wgan-gp", 1.0), compare_steps(PROGAN, "wgan-gp", 0.5),
             compare_steps(BIGGAN, "hinge", 0.0)]
     for r in rows:
+        fell_back = "  FELL BACK: " + str(r["fell_back"]) if r["fell_back"] else ""
         print(f"{r['net']:7} {r['loss']:8} lod {r['lod']:<4} D grad rel diff {r['D_grad_rel_diff']:.2e}  "
               f"G grad rel diff {r['G_grad_rel_diff']:.2e}  first step {r['first_step_s_compiled']:.0f} s "
-              f"(eager {r['first_step_s_eager']:.2f} s){'  FELL BACK: ' + str(r['fell_back']) if r['fell_back'] else ''}")
+              f"(eager {r['first_step_s_eager']:.2f} s){fell_back}")
     frames = count_fade_compiles()
     print(f"frames compiled after each of 6 fade-in steps: {frames}")
     (HERE / "results").mkdir(exist_ok=True)

@@ -2,8 +2,8 @@
 against the real Fashion-MNIST test set (with the real-vs-real noise floor beside them).
 
     python benchmarks/bench_fashion_quality.py [--minutes 20] [--workdir /tmp/fmq] [--num 10000]
-    python benchmarks/bench_fashion_quality.py --extra=--precision=bf16 --extra=--set --extra=compute.threads=1 \
-        --out fashion-quality-bf16.json
+    python benchmarks/bench_fashion_quality.py --extra=--precision=bf16 --extra=--set \
+        --extra=compute.threads=1 --out fashion-quality-bf16.json
 
 Prints the metric table of the run's last snapshot and writes ``benchmarks/results/<--out>``; the final
 grid is the run's last ``fakes*.png``.
@@ -52,11 +52,13 @@ def main() -> None:
     stats = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
     metrics = [json.loads(line) for p in run.glob("metric-*.jsonl") for line in p.read_text().splitlines()]
     out = {"command": " ".join(["python", *sys.argv]), "minutes": args.minutes, "wall_seconds": wall,
-           "run": str(run), "final_kimg": stats[-1]["kimg"], "final_resolution": stats[-1]["resolution"], "metrics": metrics, "extra": args.extra}
+           "run": str(run), "final_kimg": stats[-1]["kimg"], "final_resolution": stats[-1]["resolution"],
+           "metrics": metrics, "extra": args.extra}
     (HERE / "results").mkdir(exist_ok=True)
     dest = HERE / "results" / args.out
     dest.write_text(json.dumps(out, indent=2) + "\n")
-    print(f"{stats[-1]['kimg']:.1f} kimg in {wall / 60:.1f} min; grid: {sorted(run.glob('fakes*.png'))[-1]}; wrote {dest}")
+    print(f"{stats[-1]['kimg']:.1f} kimg in {wall / 60:.1f} min; grid: {sorted(run.glob('fakes*.png'))[-1]}; "
+          f"wrote {dest}")
 
 
 if __name__ == "__main__":

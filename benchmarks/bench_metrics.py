@@ -1,4 +1,5 @@
-"""SWD and MS-SSIM speed and agreement: progan.metrics vs a plain NumPy/SciPy implementation of the same protocol.
+"""SWD and MS-SSIM speed and agreement: progan.metrics vs a plain NumPy/SciPy implementation of the same
+protocol.
 
 The NumPy/SciPy side transcribes the reference protocols as the authors' release writes them
 (scipy.ndimage.convolve pyramids with mode='mirror', flat-index patch gathering, np.sort along the
@@ -44,7 +45,8 @@ FMNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
 # ----------------------------------------------------------------------------------------------------------
 # NumPy/SciPy SWD, written as the reference release writes it.
 
-_GAUSS = np.float32([[1, 4, 6, 4, 1], [4, 16, 24, 16, 4], [6, 24, 36, 24, 6], [4, 16, 24, 16, 4], [1, 4, 6, 4, 1]]) / 256
+_GAUSS = np.float32([[1, 4, 6, 4, 1], [4, 16, 24, 16, 4], [6, 24, 36, 24, 6], [4, 16, 24, 16, 4],
+                     [1, 4, 6, 4, 1]]) / 256
 
 
 def np_pyr_down(mb: np.ndarray) -> np.ndarray:
@@ -66,7 +68,8 @@ def np_laplacian(mb: np.ndarray, levels: int) -> list[np.ndarray]:
     return pyr
 
 
-def np_descriptors(level: np.ndarray, rng: np.random.RandomState, nhood: int = 7, per_image: int = 128) -> np.ndarray:
+def np_descriptors(level: np.ndarray, rng: np.random.RandomState, nhood: int = 7,
+                   per_image: int = 128) -> np.ndarray:
     s = level.shape
     n = per_image * s[0]
     h = nhood // 2
@@ -113,7 +116,8 @@ def np_swd(reals: np.ndarray, fakes: np.ndarray, seed: int, minibatch: int = 256
             for lod, level in enumerate(np_laplacian(mb, len(resolutions))):
                 per_level[lod].append(np_descriptors(level, rng))
         descs.append([np_finalize(d) for d in per_level])
-    out = {str(res): np_sliced_wasserstein(descs[0][i], descs[1][i], rng) * 1e3 for i, res in enumerate(resolutions)}
+    out = {str(res): np_sliced_wasserstein(descs[0][i], descs[1][i], rng) * 1e3
+           for i, res in enumerate(resolutions)}
     out["avg"] = float(np.mean(list(out.values())))
     return out
 
@@ -122,7 +126,8 @@ def np_swd(reals: np.ndarray, fakes: np.ndarray, seed: int, minibatch: int = 256
 # NumPy/SciPy MS-SSIM (the reference's NHWC batch formulation, per-image means over H, W, C).
 
 def _np_window(size: int, sigma: float) -> np.ndarray:
-    g = gaussian_window(size, sigma)  # the 1-D factor; the window itself is checked against the reference in tests
+    # The 1-D factor; the window itself is checked against the reference in tests.
+    g = gaussian_window(size, sigma)
     return np.outer(g, g)
 
 
@@ -140,7 +145,8 @@ def np_ms_ssim_batch(img1: np.ndarray, img2: np.ndarray) -> np.ndarray:
         s12 = scipy.signal.fftconvolve(a * b, win, mode="valid") - mu1 * mu2
         c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
         v1, v2 = 2.0 * s12 + c2, s11 + s22 + c2
-        mssim.append(np.mean((2.0 * mu1 * mu2 + c1) * v1 / ((mu1 * mu1 + mu2 * mu2 + c1) * v2), axis=(1, 2, 3)))
+        mssim.append(np.mean((2.0 * mu1 * mu2 + c1) * v1 / ((mu1 * mu1 + mu2 * mu2 + c1) * v2),
+                             axis=(1, 2, 3)))
         mcs.append(np.mean(v1 / v2, axis=(1, 2, 3)))
         a = (a[:, 0::2, 0::2, :] + a[:, 1::2, 0::2, :] + a[:, 0::2, 1::2, :] + a[:, 1::2, 1::2, :]) * 0.25
         b = (b[:, 0::2, 0::2, :] + b[:, 1::2, 0::2, :] + b[:, 0::2, 1::2, :] + b[:, 1::2, 1::2, :]) * 0.25
@@ -150,7 +156,8 @@ def np_ms_ssim_batch(img1: np.ndarray, img2: np.ndarray) -> np.ndarray:
 
 def np_ms_ssim(images: np.ndarray, batch: int = 100) -> float:
     nhwc = images.transpose(0, 2, 3, 1)
-    vals = [np_ms_ssim_batch(nhwc[i : i + batch : 2], nhwc[i + 1 : i + batch : 2]) for i in range(0, len(nhwc), batch)]
+    vals = [np_ms_ssim_batch(nhwc[i : i + batch : 2], nhwc[i + 1 : i + batch : 2])
+            for i in range(0, len(nhwc), batch)]
     return float(np.concatenate(vals).mean())
 
 
@@ -197,8 +204,8 @@ def bench_classifier(epochs: int, out: str) -> None:
             pred = np.concatenate([model(torch.from_numpy(x[i : i + 1000])).argmax(1).numpy()
                                    for i in range(0, len(x), 1000)])
     acc = float((pred == y).mean())
-    print(f"classifier: {epochs} epochs on 60,000 Fashion-MNIST images in {seconds:.0f} s; test accuracy {acc:.4f} "
-          f"(10,000 test images)")
+    print(f"classifier: {epochs} epochs on 60,000 Fashion-MNIST images in {seconds:.0f} s; "
+          f"test accuracy {acc:.4f} (10,000 test images)")
     Path(out).write_text(json.dumps({"epochs": epochs, "seconds": seconds, "test_accuracy": acc,
                                      "train_images": res.train_images}, indent=1))
 
@@ -216,7 +223,8 @@ def bench_swd(name: str, reals: np.ndarray, fakes: np.ndarray, ref_n: int, seeds
     row = {"case": name, "n": len(reals), "ours": ours, "ours_seconds": t_ours, "ref_n": ref_n}
     sub, t_sub = (ours, t_ours) if ref_n == len(reals) else timed(
         lambda: sliced_wasserstein(reals[:ref_n], fakes[:ref_n], seed=0))
-    spread = [sub["avg"]] + [sliced_wasserstein(reals[:ref_n], fakes[:ref_n], seed=s)["avg"] for s in range(1, seeds)]
+    spread = [sub["avg"]] + [sliced_wasserstein(reals[:ref_n], fakes[:ref_n], seed=s)["avg"]
+                             for s in range(1, seeds)]
     row.update(ours_subset=sub, ours_subset_seconds=t_sub, ours_avg_by_seed=spread)
     ref, t_ref = timed(lambda: np_swd(reals[:ref_n], fakes[:ref_n], seed=0))
     row.update(ref=ref, ref_seconds=t_ref, speedup=t_ref / t_sub)
@@ -230,8 +238,10 @@ def _row(c: dict) -> str:
     spread = c.get("ours_avg_by_seed")
     extra = f"  ours over {len(spread)} seeds at ref n {min(spread):.4f}..{max(spread):.4f}" if spread else ""
     return (f"{c['case']:<20} {c['n']:>6} {c['ours_seconds']:>9.1f} {c['ref_n']:>6} "
-            f"{c.get('ours_subset_seconds', c['ours_seconds']):>10.1f} {c['ref_seconds']:>9.1f} {c['speedup']:>7.1f}x"
-            f"  ours {avg(c['ours']):.4f} (at ref n {avg(c.get('ours_subset', c['ours'])):.4f}) ref {avg(c['ref']):.4f}"
+            f"{c.get('ours_subset_seconds', c['ours_seconds']):>10.1f} {c['ref_seconds']:>9.1f} "
+            f"{c['speedup']:>7.1f}x"
+            f"  ours {avg(c['ours']):.4f} (at ref n {avg(c.get('ours_subset', c['ours'])):.4f}) "
+            f"ref {avg(c['ref']):.4f}"
             f"{extra}")
 
 
@@ -245,8 +255,9 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3, help="seeds for the seed-to-seed spread of our SWD")
     ap.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
     ap.add_argument("--cases", default="msssim,swd32,swd128",
-                    help="comma-separated subset of msssim,swd32,swd128,agree32,agree128 (seed-to-seed spread of "
-                         "both sides at --agree-n images at 32x32, a quarter of that at 128x128)")
+                    help="comma-separated subset of msssim,swd32,swd128,agree32,agree128 "
+                         "(seed-to-seed spread of both sides at --agree-n images at 32x32, a quarter of that "
+                         "at 128x128)")
     ap.add_argument("--agree-n", type=int, default=4096)
     ap.add_argument("--agree-seeds", type=int, default=4)
     ap.add_argument("--classifier", action="store_true", help="benchmark the offline classifier instead")
@@ -257,16 +268,17 @@ def main() -> None:
         bench_classifier(args.epochs, args.out)
         return
     if args.quick:
-        args.n32, args.n128, args.ref_n128, args.pairs, args.ref_pairs, args.seeds = 1024, 256, 256, 200, 200, 2
+        args.n32, args.n128, args.ref_n128 = 1024, 256, 256
+        args.pairs, args.ref_pairs, args.seeds = 200, 200, 2
     need = max(2 * args.n32, 2 * args.n128, 2 * args.pairs)
     gray = fashion_mnist(min(60000, need))
-    results = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, OMP_WAIT_POLICY="
-                          f"{os.environ.get('OMP_WAIT_POLICY', 'unset')}, load average {os.getloadavg()[0]:.2f}, "
-                          f"torch {torch.__version__}, threads {torch.get_num_threads()}, numpy {np.__version__}",
-               "cases": []}
+    machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, OMP_WAIT_POLICY="
+               f"{os.environ.get('OMP_WAIT_POLICY', 'unset')}, load average {os.getloadavg()[0]:.2f}, "
+               f"torch {torch.__version__}, threads {torch.get_num_threads()}, numpy {np.__version__}")
+    results = {"machine": machine, "cases": []}
     print(results["machine"])
-    print(f"\n{'case':<20} {'n':>6} {'ours s':>9} {'ref n':>6} {'ours@ref s':>10} {'ref s':>9} {'speedup':>8}  values",
-          flush=True)
+    print(f"\n{'case':<20} {'n':>6} {'ours s':>9} {'ref n':>6} {'ours@ref s':>10} {'ref s':>9} "
+          f"{'speedup':>8}  values", flush=True)
 
     def report(case: dict) -> None:
         results["cases"].append(case)
@@ -300,9 +312,9 @@ def main() -> None:
                "ref_mean": float(np.mean(ref_v)), "ref_std": float(np.std(ref_v, ddof=1))}
         results["cases"].append(row)
         Path(args.out).write_text(json.dumps(results, indent=1))
-        print(f"agreement, SWD avg at {src.shape[-1]}x{src.shape[-1]}, {n} vs {n} images, {args.agree_seeds} seeds "
-              f"each: ours {row['ours_mean']:.4f} +- {row['ours_std']:.4f}, NumPy/SciPy {row['ref_mean']:.4f} +- "
-              f"{row['ref_std']:.4f}", flush=True)
+        print(f"agreement, SWD avg at {src.shape[-1]}x{src.shape[-1]}, {n} vs {n} images, "
+              f"{args.agree_seeds} seeds each: ours {row['ours_mean']:.4f} +- {row['ours_std']:.4f}, "
+              f"NumPy/SciPy {row['ref_mean']:.4f} +- {row['ref_std']:.4f}", flush=True)
     if "swd128" in cases:
         big = rgb128(gray[: 2 * args.n128], seed=0)
         n = args.n128

@@ -69,9 +69,11 @@ def main() -> None:
     G, name = _generator(args.network)
     threads = torch.get_num_threads()
     result: dict = {"network": name, "resolution": int(G.output_resolution), "threads": threads,
-                    "loadavg_start": os.getloadavg(), "platform": platform.platform(), "torch": torch.__version__}
+                    "loadavg_start": os.getloadavg(), "platform": platform.platform(),
+                    "torch": torch.__version__}
 
-    print(f"generator: {name}, {G.output_resolution}x{G.output_resolution}, z_dim {G.z_dim}, {threads} threads")
+    print(f"generator: {name}, {G.output_resolution}x{G.output_resolution}, z_dim {G.z_dim}, "
+          f"{threads} threads")
     rates = {b: _throughput(G, b) for b in (1, 8, 32, 64)}
     print("\nbatch  img/s   x batch-1")
     for b, r in rates.items():

@@ -119,7 +119,8 @@ def main() -> None:
             for policy in policies:
                 r = _run(policy, args.seconds)
                 results[load][policy] = r
-                print(f"{load:7s} {policy:8s} " + "  ".join(f"{k:>2}px {v:7.1f}" for k, v in r["img_per_sec"].items())
+                print(f"{load:7s} {policy:8s} "
+                      + "  ".join(f"{k:>2}px {v:7.1f}" for k, v in r["img_per_sec"].items())
                       + f"   threads at end {r['threads_end']}", flush=True)
         finally:
             if busy is not None:
@@ -129,13 +130,15 @@ def main() -> None:
     if "progan" in policies and "default" in policies and "1thread" in policies:
         for res in map(str, RESOLUTIONS):
             idle_one = results["idle"]["1thread"]["img_per_sec"][res]
+            loaded_one = results["loaded"]["1thread"]["img_per_sec"][res]
             summary[res] = {
                 "idle: progan / default (target >= 0.95)":
-                    results["idle"]["progan"]["img_per_sec"][res] / results["idle"]["default"]["img_per_sec"][res],
+                    results["idle"]["progan"]["img_per_sec"][res]
+                    / results["idle"]["default"]["img_per_sec"][res],
                 "loaded: progan / idle 1 thread (target >= 0.8)":
                     results["loaded"]["progan"]["img_per_sec"][res] / idle_one,
                 "loaded: progan / loaded 1 thread (target >= 1)":
-                    results["loaded"]["progan"]["img_per_sec"][res] / results["loaded"]["1thread"]["img_per_sec"][res],
+                    results["loaded"]["progan"]["img_per_sec"][res] / loaded_one,
                 "loaded: default / idle 1 thread":
                     results["loaded"]["default"]["img_per_sec"][res] / idle_one,
             }

@@ -1,8 +1,9 @@
 """The standard training-throughput matrix, measured by ``progan bench``.
 
 128 feature maps at every resolution, latent 128, batch 64, WGAN-GP, 4x4 to 32x32, fp32 and bf16,
-against the straightforward eager step and under ``--compile`` (issue 13), on one thread and on all threads. Prints the tables and
-writes ``benchmarks/results/training-<threads>t.json``. Ratios are taken within one run.
+against the straightforward eager step and under ``--compile`` (issue 13), on one thread and on all
+threads. Prints the tables and writes ``benchmarks/results/training-<threads>t.json``. Ratios are taken
+within one run.
 
     python benchmarks/bench_training.py [--seconds 3]
 """
@@ -26,9 +27,9 @@ def main() -> None:
     (HERE / "results").mkdir(exist_ok=True)
     for threads in [int(t) for t in args.threads.split(",")]:
         out = HERE / "results" / f"training-{threads or 'all'}t.json"
-        cmd = [sys.executable, "-m", "progan", "bench", "--resolution", "32", "--fmaps", "128", "--latent", "128",
-               "--batch", "64", "--precision", "fp32,bf16", "--baseline", "--compile", "--threads", str(threads),
-               "--seconds", str(args.seconds), "--out", str(out)]
+        cmd = [sys.executable, "-m", "progan", "bench", "--resolution", "32", "--fmaps", "128",
+               "--latent", "128", "--batch", "64", "--precision", "fp32,bf16", "--baseline", "--compile",
+               "--threads", str(threads), "--seconds", str(args.seconds), "--out", str(out)]
         print(f"$ {' '.join(cmd[1:])}", flush=True)
         subprocess.run(cmd, check=True)
         rows = json.loads(out.read_text())["rows"]
@@ -40,7 +41,8 @@ def main() -> None:
             base = key.get((res, phase, prec, "eager-baseline"))
             compiled = key.get((res, phase, prec, "progan-compile"))
             fp32 = key.get((res, phase, "fp32", "progan"))
-            parts = [f"{res:>3} {phase:6} {prec}: {r['img_per_sec']:7.1f} img/s, {r['peak_fraction']:.2f} of peak"]
+            parts = [f"{res:>3} {phase:6} {prec}: {r['img_per_sec']:7.1f} img/s, "
+                     f"{r['peak_fraction']:.2f} of peak"]
             if base:
                 parts.append(f"x{r['img_per_sec'] / base['img_per_sec']:.2f} vs eager")
             if compiled:

@@ -51,7 +51,8 @@ def _nodes(data: Path, outdir: Path, kimg: float, *extra: str) -> list[subproces
     for node in (0, 1):
         cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1",
                "--node-rank", str(node), "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}",
-               "--rdzv-id", "rehearsal", "--rdzv-conf", f"is_host={int(node == 0)}", "--local-addr", "127.0.0.1",
+               "--rdzv-id", "rehearsal", "--rdzv-conf", f"is_host={int(node == 0)}",
+               "--local-addr", "127.0.0.1",
                *TRAIN, "--data", str(data), "--outdir", str(outdir), "--kimg", str(kimg), *extra]
         procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
                                       start_new_session=True))  # a process group per node, like two machines
@@ -60,8 +61,8 @@ def _nodes(data: Path, outdir: Path, kimg: float, *extra: str) -> list[subproces
 
 def same_snapshot(data: Path, tmp: Path) -> dict[str, object]:
     t0 = time.perf_counter()
-    one = subprocess.run([sys.executable, *TRAIN, "--data", str(data), "--outdir", str(tmp / "one"), "--kimg", "0.2"],
-                         env=ENV, capture_output=True, text=True, check=True)
+    one = subprocess.run([sys.executable, *TRAIN, "--data", str(data), "--outdir", str(tmp / "one"),
+                          "--kimg", "0.2"], env=ENV, capture_output=True, text=True, check=True)
     t1 = time.perf_counter()
     nodes = _nodes(data, tmp / "two", 0.2)
     outs = [p.communicate(timeout=900) for p in nodes]
@@ -109,9 +110,9 @@ def stop_one_node(data: Path, outdir: Path, how: str) -> dict[str, object]:
     G = progan.load_generator(snap)
     finite = all(bool(torch.isfinite(p).all()) for p in G.parameters())
     kimg = json.loads((run / "stats.jsonl").read_text().splitlines()[-1])["kimg"]
-    resumed = subprocess.run([sys.executable, *TRAIN, "--data", str(data), "--outdir", str(outdir), "--resume",
-                              "latest", "--kimg", f"{kimg + 0.05:.3f}"], env=ENV, capture_output=True, text=True,
-                             check=False)
+    resumed = subprocess.run([sys.executable, *TRAIN, "--data", str(data), "--outdir", str(outdir),
+                              "--resume", "latest", "--kimg", f"{kimg + 0.05:.3f}"],
+                             env=ENV, capture_output=True, text=True, check=False)
     return {"how": how, "survivor_return_code": survivor.returncode, "stopped_after_s": stopped_after,
             "progan_error_lines": lines, "snapshot": snap.name, "snapshot_loads_finite": finite,
             "resume_return_code": resumed.returncode, "stderr_lines_of_survivor": len(err.splitlines())}
@@ -126,16 +127,18 @@ def main() -> None:
         data = tmp / "fm"
         prepare("/usr/share/datasets/fashion-mnist", data, max_images=512, progress=False)
         results["same_snapshot"] = same = same_snapshot(data, tmp)
-        print(f"two nodes vs one process: worst relative difference {same['worst_relative_difference']:.1e} over "
+        print("two nodes vs one process: worst relative difference "
+              f"{same['worst_relative_difference']:.1e} over "
               f"{same['tensors']} tensors, Adam steps equal: {same['adam_steps_equal']} "
               f"({same['two_nodes_s']:.0f} s vs {same['one_process_s']:.0f} s)")
         stops = []
         for how in ("sigterm-launcher", "sigkill-launcher", "sigkill-node"):
             r = stop_one_node(data, tmp / how, how)
             stops.append(r)
-            print(f"{how}: other node exited {r['survivor_return_code']} after {r['stopped_after_s']:.1f} s with "
-                  f"{len(r['progan_error_lines'])} progan line(s) {r['progan_error_lines']}; last snapshot "
-                  f"{r['snapshot']} loads finite: {r['snapshot_loads_finite']}; resume exit {r['resume_return_code']}")
+            print(f"{how}: other node exited {r['survivor_return_code']} after {r['stopped_after_s']:.1f} s "
+                  f"with {len(r['progan_error_lines'])} progan line(s) {r['progan_error_lines']}; "
+                  f"last snapshot {r['snapshot']} loads finite: {r['snapshot_loads_finite']}; "
+                  f"resume exit {r['resume_return_code']}")
         results["stop_one_node"] = stops
     (HERE / "results").mkdir(exist_ok=True)
     out = HERE / "results" / "two-nodes.json"

@@ -23,9 +23,9 @@ from progan.training import steps
 from progan.training.stats import Collector
 from progan.training.steps import StepContext, can_fuse_d_calls, d_step, g_step
 
-BIGGAN = {"architecture": "biggan", "resolution": 16, "channels": 1, "num_classes": 3, "conditioning": "projection",
-          "latent_size": 24, "hierarchical_z": True, "spectral_norm": "both", "ortho_init": True, "biggan_ch": 4,
-          "shared_dim": 8, "attention": [8], "normalize_latents": False}
+BIGGAN = {"architecture": "biggan", "resolution": 16, "channels": 1, "num_classes": 3,
+          "conditioning": "projection", "latent_size": 24, "hierarchical_z": True, "spectral_norm": "both",
+          "ortho_init": True, "biggan_ch": 4, "shared_dim": 8, "attention": [8], "normalize_latents": False}
 PROGAN_SN = {"resolution": 16, "channels": 1, "latent_size": 16, "fmap_base": 64, "fmap_max": 16,
              "equalized_lr": False, "spectral_norm": "both", "mbstd_group_size": 4}
 CONFIGS = {
@@ -44,7 +44,8 @@ CONFIGS = {
 def _scanned(net: nn.Module) -> BatchCoupling:
     """What the layers say, independently of the declaration."""
     groups = [m.group_size for m in net.modules() if isinstance(m, MinibatchStddev)]
-    return BatchCoupling(batch_norm=any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules()),
+    return BatchCoupling(batch_norm=any(isinstance(m, nn.modules.batchnorm._BatchNorm)
+                                        for m in net.modules()),
                          spectral_norm=bool(spectral_norms(net)), mbstd_group=max(groups, default=0))
 
 
@@ -56,7 +57,8 @@ def test_declared_coupling_matches_the_layers(name: str) -> None:
 
 
 def test_declarations_per_architecture_and_fusing() -> None:
-    G, D = build_generator(NetworkConfig(**CONFIGS["progan"])), build_discriminator(NetworkConfig(**CONFIGS["progan"]))
+    G = build_generator(NetworkConfig(**CONFIGS["progan"]))
+    D = build_discriminator(NetworkConfig(**CONFIGS["progan"]))
     assert coupling_of(G) == BatchCoupling() and coupling_of(D) == BatchCoupling(mbstd_group=4)
     assert [can_fuse_d_calls(D, n) for n in (2, 4, 6, 8)] == [False, True, False, True]
     bg = NetworkConfig(**BIGGAN)
@@ -121,7 +123,8 @@ def test_one_power_iteration_per_step_whatever_the_calls(arch, loss, fuse, micro
 
 @pytest.mark.parametrize("arch", ["biggan", "progan"])
 def test_train_mode_d_gradient_is_independent_of_the_call_split(arch, monkeypatch) -> None:
-    """Fused, separate, and 2 or 4 micro-batches: one gradient (before, each split advanced SN differently)."""
+    """Fused, separate, and 2 or 4 micro-batches: one gradient (before, each split advanced SN
+    differently)."""
     G, D0, cfg = _nets(arch)
     G.eval()  # G's BN uses running statistics: the fakes are the same for every split
     n = 8

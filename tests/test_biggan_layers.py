@@ -155,7 +155,8 @@ def test_conditional_bn_uses_running_statistics_in_eval_mode() -> None:
     cbn(x, y)  # one update of the running statistics
     cbn.eval()
     bn = cbn.bn
-    ref = (x - bn.running_mean[None, :, None, None]) / torch.sqrt(bn.running_var[None, :, None, None] + bn.eps)
+    ref = ((x - bn.running_mean[None, :, None, None])
+           / torch.sqrt(bn.running_var[None, :, None, None] + bn.eps))
     ref = ref * (1 + cbn.gain(y))[:, :, None, None] + cbn.bias(y)[:, :, None, None]
     torch.testing.assert_close(cbn(x, y), ref, atol=1e-5, rtol=1e-5)
     # Eval output of one sample does not depend on the rest of the batch.

@@ -19,9 +19,9 @@ from progan.training.steps import StepContext, d_step
 
 
 def _cfg(**kw) -> NetworkConfig:
-    base = {"architecture": "biggan", "resolution": 16, "channels": 1, "num_classes": 3, "conditioning": "projection",
-            "latent_size": 24, "hierarchical_z": True, "spectral_norm": "both", "ortho_init": True, "biggan_ch": 4,
-            "shared_dim": 8, "attention": [8], "normalize_latents": False}
+    base = {"architecture": "biggan", "resolution": 16, "channels": 1, "num_classes": 3,
+            "conditioning": "projection", "latent_size": 24, "hierarchical_z": True, "spectral_norm": "both",
+            "ortho_init": True, "biggan_ch": 4, "shared_dim": 8, "attention": [8], "normalize_latents": False}
     return NetworkConfig(**(base | kw))
 
 
@@ -31,7 +31,8 @@ def test_shapes_range_and_progan_interface(res: int) -> None:
     cfg = _cfg(resolution=res, channels=3, latent_size=60, attention=[min(res // 2, 16)])
     G, D = build_generator(cfg), build_discriminator(cfg)
     assert isinstance(G, biggan.Generator) and isinstance(D, biggan.Discriminator)
-    assert (G.z_dim, G.num_classes, G.resolution, G.channels, G.lod, G.output_resolution) == (60, 3, res, 3, 0.0, res)
+    assert ((G.z_dim, G.num_classes, G.resolution, G.channels, G.lod, G.output_resolution)
+            == (60, 3, res, 3, 0.0, res))
     y = torch.tensor([0, 1, 2, 1])
     x = G(torch.randn(4, 60), y)
     assert x.shape == (4, 3, res, res) and x.abs().max() <= 1.0
@@ -39,7 +40,8 @@ def test_shapes_range_and_progan_interface(res: int) -> None:
     assert scores.shape == (4,) and logits is None and torch.isfinite(scores).all()
     # Block widths follow the architecture table.
     widths = biggan.G_WIDTHS[res]
-    assert [b.conv1.weight.shape[:2] for b in G.blocks] == [(4 * o, 4 * i) for i, o in itertools.pairwise(widths)]
+    assert ([b.conv1.weight.shape[:2] for b in G.blocks]
+            == [(4 * o, 4 * i) for i, o in itertools.pairwise(widths)])
     d_res = [b.resolution for b in biggan.discriminator_arch(res, 3, 4)]
     assert d_res == {16: [8, 4, 4], 32: [16, 8, 8, 8], 64: [32, 16, 8, 4, 4]}[res]  # BigGAN-PyTorch's D_arch
 
@@ -106,7 +108,8 @@ def test_acgan_head_and_unconditional_nets() -> None:
 
 @pytest.mark.parametrize("kw, message", [
     ({"architecture": "progan", "spectral_norm": "d"}, "set network.equalized_lr=false"),
-    ({"architecture": "progan", "ortho_init": True, "spectral_norm": "none", "hierarchical_z": False}, "ortho_init needs"),
+    ({"architecture": "progan", "ortho_init": True, "spectral_norm": "none", "hierarchical_z": False},
+     "ortho_init needs"),
     ({"latent_size": 25}, "multiple of 3"),
     ({"resolution": 8}, "16, 32, 64, 128 or 256"),
     ({"attention": [12]}, "attention resolutions"),

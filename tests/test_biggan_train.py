@@ -35,10 +35,11 @@ def labelled_data(tmp_path_factory: pytest.TempPathFactory, fashion_mnist_dir: P
 def biggan_run(labelled_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp_path = tmp_path_factory.mktemp("runs")
     cfg = get_preset("biggan-fashion-mnist")
-    for a in (f"run.data={labelled_data}", f"run.outdir={tmp_path}", "run.device=cpu", "schedule.total_kimg=0.096",
-              "schedule.minibatch_base=16", "schedule.g_lr=16:0.0001", "schedule.d_lr=16:0.0004",
-              "schedule.initial_resolution=16", "schedule.tick_kimg_base=0.048", "network.biggan_ch=4",
-              "network.latent_size=24", "network.shared_dim=8", "network.attention=8", "optim.ema_start_kimg=0.032",
+    for a in (f"run.data={labelled_data}", f"run.outdir={tmp_path}", "run.device=cpu",
+              "schedule.total_kimg=0.096", "schedule.minibatch_base=16", "schedule.g_lr=16:0.0001",
+              "schedule.d_lr=16:0.0004", "schedule.initial_resolution=16", "schedule.tick_kimg_base=0.048",
+              "network.biggan_ch=4", "network.latent_size=24", "network.shared_dim=8", "network.attention=8",
+              "optim.ema_start_kimg=0.032",
               "compute.threads=1", "compute.batch_per_device=8"):
         apply_override(cfg, a)
     return train(cfg, progress=False)
@@ -61,7 +62,8 @@ def test_tiny_biggan_run_trains_and_loads(biggan_run: Path) -> None:
     x = G(torch.randn(10, 24), y)
     assert x.shape == (10, 1, 16, 16) and torch.isfinite(x).all()
     # Eval mode (running BN statistics): a sample does not depend on its batch.
-    torch.testing.assert_close(G(torch.ones(1, 24), y[:1]), G(torch.ones(3, 24), y[:3])[:1], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(G(torch.ones(1, 24), y[:1]), G(torch.ones(3, 24), y[:3])[:1],
+                               rtol=1e-4, atol=1e-5)
     assert list(run.glob("fakes*.png"))
 
 

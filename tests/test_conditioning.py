@@ -44,7 +44,7 @@ def test_cbn_generator_grows_and_conditions_every_block_on_class_and_its_latent_
     same = G(z, torch.tensor([1, 1]))
     assert not torch.allclose(same, G(z, torch.tensor([2, 2])))       # the class matters
     z2 = z.clone()
-    z2[:, 15:] += 1.0                                                    # the last chunk feeds the 16x16 block only
+    z2[:, 15:] += 1.0  # the last chunk feeds the 16x16 block only
     torch.testing.assert_close(G(z2, torch.tensor([1, 1]), lod=1.0), G(z, torch.tensor([1, 1]), lod=1.0))
     assert not torch.allclose(G(z2, torch.tensor([1, 1])), same)
     with pytest.raises(ValueError, match="pass labels"):

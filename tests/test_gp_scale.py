@@ -1,8 +1,8 @@
 """The gradient penalty and R1 at the authors' scale, against an explicit full-resolution computation.
 
-The TF release (train.py ``process_reals``, ``G_paper``'s upscaling, ``D_paper``'s pooling, ``loss.py``) and
-the Theano release (train.py repeats the reals ``2**min_lod`` times) feed D full-resolution images at every lod
-and differentiate with respect to those. Here that is written out literally: nearest-upscale the
+The TF release (train.py ``process_reals``, ``G_paper``'s upscaling, ``D_paper``'s pooling, ``loss.py``)
+and the Theano release (train.py repeats the reals ``2**min_lod`` times) feed D full-resolution images at
+every lod and differentiate with respect to those. Here that is written out literally: nearest-upscale the
 working-resolution reals and fakes by ``f = 2**floor(lod)``, mix them, let D see the mix through an
 ``f x f`` average pool, and take autograd's gradient with respect to the full-size images.
 """
@@ -24,7 +24,8 @@ RES = 16
 
 def _d(lod: float) -> Discriminator:
     torch.manual_seed(0)
-    cfg = NetworkConfig(resolution=RES, channels=3, fmap_base=64, fmap_max=16, latent_size=16, mbstd_group_size=0)
+    cfg = NetworkConfig(resolution=RES, channels=3, fmap_base=64, fmap_max=16, latent_size=16,
+                        mbstd_group_size=0)
     D = Discriminator(cfg)
     with torch.no_grad():  # non-trivial biases, so that no term is accidentally zero
         for name, p in D.named_parameters():
@@ -100,7 +101,8 @@ def test_the_penalty_gradient_reaches_d_as_the_full_resolution_one_does() -> Non
     scores = D(F.avg_pool2d(mixed, 2), None)[0]
     (grad,) = torch.autograd.grad(scores.sum(), mixed, create_graph=True)
     gp = (grad.flatten(1).norm(dim=1) - 1.0).square()
-    ref = (D(F.avg_pool2d(full(fakes), 2), None)[0] - D(F.avg_pool2d(full(reals), 2), None)[0] + 10.0 * gp).mean()
+    ref = (D(F.avg_pool2d(full(fakes), 2), None)[0] - D(F.avg_pool2d(full(reals), 2), None)[0]
+           + 10.0 * gp).mean()
     theirs = torch.autograd.grad(ref, list(D.parameters()), allow_unused=True)
     for a, b in zip(ours, theirs):
         if a is None or b is None:
@@ -131,7 +133,8 @@ def test_penalties_equal_the_tf_release_loss_on_its_own_network(lod: float) -> N
     _, terms = d_loss(cfg, D, reals, fakes, None, mix=mix, upscale=upscale)
     tf_norms = torch.from_numpy(z[f"gp_mixed_norms_lod{key}"]).double()
     torch.testing.assert_close(terms["gp/grad_norm"].double(), tf_norms.mean(), rtol=1e-4, atol=0)
-    torch.testing.assert_close(terms["loss/gp"].double(), (tf_norms - 1.0).square().mean(), rtol=2e-4, atol=1e-9)
+    torch.testing.assert_close(terms["loss/gp"].double(), (tf_norms - 1.0).square().mean(),
+                               rtol=2e-4, atol=1e-9)
     _, r1_terms = d_loss(LossConfig(kind="hinge", r1_gamma=1.0, gp_scale="full"), D, reals, fakes, None,
                          upscale=upscale)
     tf_r1 = torch.from_numpy(z[f"gp_r1_norms_lod{key}"]).double()

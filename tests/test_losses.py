@@ -15,6 +15,11 @@ from progan.networks import Discriminator, Generator
 N, SHAPE = 6, (2, 2, 2)   # images [6, 2, 2, 2]: 8 values each
 
 
+def _half_square_norm(x: torch.Tensor, labels: torch.Tensor | None) -> tuple[torch.Tensor, None]:
+    """A D whose score 1/2 ||x||^2 has the input gradient x."""
+    return 0.5 * x.flatten(1).square().sum(1), None
+
+
 class LinearD:
     """scores = <x, w> with ||w|| = norm, so ||grad_x score|| = norm everywhere; optional linear logits."""
 
@@ -52,7 +57,7 @@ def test_gradient_penalty_on_linear_d(norm: float, gamma: float) -> None:
 
 def test_gradient_penalty_mixes_per_sample_uniform() -> None:
     # D(x) = 1/2 ||x||^2 has grad x; reals 0, fakes c * 1 -> mixed = u c, ||grad|| = u c sqrt(8).
-    D = lambda x, labels: (0.5 * x.flatten(1).square().sum(1), None)
+    D = _half_square_norm
     c = 2.0
     gp = gradient_penalty(D, torch.zeros((N,) + SHAPE), torch.full((N,) + SHAPE, c), None, 1.0,
                           generator=torch.Generator().manual_seed(7))
@@ -63,7 +68,7 @@ def test_gradient_penalty_mixes_per_sample_uniform() -> None:
 
 def test_d_loss_uses_caller_mixing_factors() -> None:
     # The loop draws u itself (one draw per global batch, sliced per rank / micro-batch).
-    D = lambda x, labels: (0.5 * x.flatten(1).square().sum(1), None)
+    D = _half_square_norm
     reals, fakes = torch.zeros((N,) + SHAPE), torch.full((N,) + SHAPE, 2.0)
     u = torch.linspace(0.1, 0.9, N)
     _, logs = d_loss(LossConfig(), D, reals, fakes, None, mix=u)
@@ -195,7 +200,10 @@ def test_losses_float32_under_bfloat16_autocast(kind: str) -> None:
     cfg = LossConfig(kind=kind, r1_gamma=1.0)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         fakes = G(torch.randn(4, 16), labels, lod=0.5)
-        dfn = lambda x, y: D(x, y, lod=0.5)
+
+        def dfn(x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+            return D(x, y, lod=0.5)
+
         assert dfn(reals, labels)[0].dtype == torch.bfloat16
         dl, dlogs = d_loss(cfg, dfn, reals, fakes, labels)
         gl, glogs = g_loss(cfg, dfn, fakes, labels)

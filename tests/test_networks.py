@@ -25,7 +25,9 @@ def count(module: torch.nn.Module) -> int:
 def tf_release_counts(cfg: NetworkConfig) -> tuple[int, int]:
     """Trainable parameters of the TF release's G_paper / D_paper (non-fused: same weight shapes)."""
     nf, c, k = cfg.nf, cfg.channels, (cfg.num_classes if cfg.conditioning == "acgan" else 0)
-    conv = lambda cin, cout, ks=3: cin * cout * ks * ks + cout
+
+    def conv(cin: int, cout: int, ks: int = 3) -> int:
+        return cin * cout * ks * ks + cout
     top = cfg.resolution_log2
     g = (cfg.latent_size + k) * nf(1) * 16 + nf(1) + conv(nf(1), nf(1))
     g += sum(conv(nf(r - 2), nf(r - 1)) + conv(nf(r - 1), nf(r - 1)) for r in range(3, top + 1))
@@ -64,7 +66,8 @@ def test_shapes_at_every_lod(resolution: int, channels: int) -> None:
     cfg = small(resolution=resolution, channels=channels, num_classes=3, conditioning="acgan")
     G, D = Generator(cfg), Discriminator(cfg)
     max_lod = int(math.log2(resolution)) - 2
-    assert G.max_lod == max_lod and (G.z_dim, G.num_classes, G.resolution, G.channels) == (16, 3, resolution, channels)
+    assert G.max_lod == max_lod
+    assert (G.z_dim, G.num_classes, G.resolution, G.channels) == (16, 3, resolution, channels)
     z, labels = torch.randn(4, 16), torch.tensor([0, 1, 2, 1])
     for lod in [i / 4 for i in range(4 * max_lod + 1)]:
         r = resolution >> math.floor(lod)
@@ -197,7 +200,8 @@ def test_acgan_generator_labels_as_indices_or_onehot() -> None:
     with pytest.raises(ValueError, match="pass labels"):
         G(z)
     uncond = Generator(small(num_classes=5))          # labels present in data, conditioning off
-    assert uncond.num_classes == 0 and Discriminator(small(num_classes=5))(torch.zeros(4, 3, 32, 32))[1] is None
+    assert uncond.num_classes == 0
+    assert Discriminator(small(num_classes=5))(torch.zeros(4, 3, 32, 32))[1] is None
 
 
 def test_first_block_follows_tf_order() -> None:
@@ -232,7 +236,9 @@ def test_discriminator_double_backward_is_exact() -> None:
     D = Discriminator(NetworkConfig(resolution=8, channels=1, latent_size=8, fmap_base=16, fmap_max=4,
                                     mbstd_group_size=2)).double()
     x = torch.randn(2, 1, 8, 8, dtype=torch.float64, requires_grad=True)
-    f = lambda img: D(img, lod=0.4)[0]
+
+    def f(img: torch.Tensor) -> torch.Tensor:
+        return D(img, lod=0.4)[0]
     assert torch.autograd.gradcheck(f, (x,), fast_mode=True)
     assert torch.autograd.gradgradcheck(f, (x,), fast_mode=True)
 
@@ -252,15 +258,20 @@ def test_discriminator_block_order_follows_fused_scale(fused: bool) -> None:
     w1 = block.conv1.conv.weight * math.sqrt(2) / math.sqrt(16 * 9)     # He gain sqrt(2), fan-in 16*3*3
     y = torch.nn.functional.conv2d(h, w1, padding=1)
     b = block.conv1.conv.bias.view(1, -1, 1, 1)
-    lrelu = lambda t: torch.where(t > 0, t, 0.2 * t)
-    pooled = lambda t: (t[..., ::2, ::2] + t[..., 1::2, ::2] + t[..., ::2, 1::2] + t[..., 1::2, 1::2]) / 4
+
+    def lrelu(t: torch.Tensor) -> torch.Tensor:
+        return torch.where(t > 0, t, 0.2 * t)
+
+    def pooled(t: torch.Tensor) -> torch.Tensor:
+        return (t[..., ::2, ::2] + t[..., 1::2, ::2] + t[..., ::2, 1::2] + t[..., 1::2, 1::2]) / 4
     expected = lrelu(pooled(y) + b) if fused else pooled(lrelu(y + b))
     other = pooled(lrelu(y + b)) if fused else lrelu(pooled(y) + b)
     out = block(x)
     torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
     assert (out - other).abs().max() > 1e-2          # the two orders differ for the same weights
     # Same parameters under both orders: a snapshot loads into either.
-    assert D.state_dict().keys() == Discriminator(small(resolution=8, fused_scale=not fused)).state_dict().keys()
+    other_order = Discriminator(small(resolution=8, fused_scale=not fused))
+    assert D.state_dict().keys() == other_order.state_dict().keys()
 
 
 def test_fused_scale_must_be_bool() -> None:

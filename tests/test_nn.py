@@ -25,7 +25,8 @@ from progan.nn import (
     [
         (lambda eq: EqualizedConv2d(512, 256, 3, equalized=eq), 512 * 9, math.sqrt(2)),
         (lambda eq: EqualizedConv2d(64, 3, 1, gain=1.0, equalized=eq), 64, 1.0),
-        (lambda eq: EqualizedLinear(512, 8192, gain=math.sqrt(2) / 4, equalized=eq, bias=False), 512, math.sqrt(2) / 4),
+        (lambda eq: EqualizedLinear(512, 8192, gain=math.sqrt(2) / 4, equalized=eq, bias=False), 512,
+         math.sqrt(2) / 4),
     ],
 )
 def test_equalized_runtime_scale_and_init(layer, fan_in: int, gain: float) -> None:

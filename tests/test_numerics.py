@@ -20,7 +20,8 @@ def test_training_flags_are_applied_and_restored() -> None:
     with numerics.training_numerics(ComputeConfig(tf32=True, deterministic=True)):
         now = numerics.current()
         assert (now.tf32_matmul, now.tf32_conv) == ("tf32", "tf32")
-        assert torch.are_deterministic_algorithms_enabled() and not torch.is_deterministic_algorithms_warn_only_enabled()
+        assert torch.are_deterministic_algorithms_enabled()
+        assert not torch.is_deterministic_algorithms_warn_only_enabled()
         assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
         assert os.environ["CUBLAS_WORKSPACE_CONFIG"] in (":4096:8", before.cublas_workspace)
     assert numerics.current() == before
@@ -82,8 +83,8 @@ def test_train_applies_the_flags_for_the_run_and_restores_them(tiny_data_16, tmp
 
     monkeypatch.setattr(trainer, "d_step", spy)
     cfg = get_preset("tiny")
-    for a in (f"run.data={tiny_data_16}", f"run.outdir={tmp_path}", "schedule.total_kimg=0.016", "run.device=cpu",
-              "compute.deterministic=true", "compute.tf32=true"):
+    for a in (f"run.data={tiny_data_16}", f"run.outdir={tmp_path}", "schedule.total_kimg=0.016",
+              "run.device=cpu", "compute.deterministic=true", "compute.tf32=true"):
         apply_override(cfg, a)
     before = numerics.current()
     loop.train(cfg, progress=False)

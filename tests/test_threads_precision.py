@@ -66,7 +66,8 @@ def test_openmp_environment_is_filled_in_only_where_the_user_left_it() -> None:
     assert threads.configure_openmp_env(passive) == {} and passive == {"OMP_WAIT_POLICY": "PASSIVE"}
 
 
-def test_low_precision_without_its_matrix_units_is_refused_when_slower(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_low_precision_without_its_matrix_units_is_refused_when_slower(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     rates = {"fp32": 88.0, "bf16": 1.3, "fp16": 2.0}
     monkeypatch.setattr(precision, "matmul_gflops", lambda p, device, **kw: rates[p])
     monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx2", "fma", "f16c"})
@@ -77,7 +78,8 @@ def test_low_precision_without_its_matrix_units_is_refused_when_slower(monkeypat
     assert precision.resolve_precision("fp32", cpu) == "fp32"
     assert precision.resolve_precision("auto", cpu) == "fp32"
     monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx2", "avx512_bf16"})
-    assert precision.resolve_precision("bf16", cpu) == "bf16"      # the units are there: no measurement needed
+    # The units are there: no measurement needed.
+    assert precision.resolve_precision("bf16", cpu) == "bf16"
     rates["bf16"] = 200.0
     assert precision.resolve_precision("auto", cpu) == "bf16"
 
@@ -89,7 +91,7 @@ def test_the_cli_refuses_it_in_one_line(monkeypatch: pytest.MonkeyPatch, capsys:
     monkeypatch.setattr(precision, "matmul_gflops", lambda p, device, **kw: {"fp32": 88.0}.get(p, 1.0))
     monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx2"})
     with pytest.raises(SystemExit) as e:
-        main(["train", "--preset", "tiny", "--data", str(tiny_data), "--outdir", str(tmp_path), "--precision", "bf16",
-              "--device", "cpu", "--quiet"])
+        main(["train", "--preset", "tiny", "--data", str(tiny_data), "--outdir", str(tmp_path),
+              "--precision", "bf16", "--device", "cpu", "--quiet"])
     err = capsys.readouterr().err
     assert e.value.code == 2 and err.count("\n") == 1 and "no bf16 matrix units" in err

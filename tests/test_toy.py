@@ -75,7 +75,9 @@ def test_ks_statistic_by_hand() -> None:
     rng = np.random.default_rng(3)
     a, b = rng.normal(size=37), rng.normal(0.3, 1.2, size=23)
     grid = np.concatenate([a, b])
-    ecdf = lambda x: (np.sort(x)[None, :] <= grid[:, None]).mean(axis=1)
+
+    def ecdf(x: np.ndarray) -> np.ndarray:
+        return (np.sort(x)[None, :] <= grid[:, None]).mean(axis=1)
     assert ks_two_sample(a, b).statistic == pytest.approx(np.abs(ecdf(a) - ecdf(b)).max())
     assert ks_two_sample(a, a).statistic == 0.0
 
@@ -223,7 +225,8 @@ def test_train_toy_rejects_bad_arguments() -> None:
 
 def test_report_explains_mode_collapse() -> None:
     run = train_toy(draw_numbers(16, 5, 50, 0), steps=5, config=ToyConfig(eval_samples=500))
-    collapsed = dataclasses.replace(run, generated_summary=dataclasses.replace(run.generated_summary, std=0.2))
+    collapsed = dataclasses.replace(run,
+                                    generated_summary=dataclasses.replace(run.generated_summary, std=0.2))
     message = collapse_message(collapsed)
     assert message is not None and message.startswith("Mode collapse:") and "\n" not in message
     assert message in report_text(collapsed)
@@ -327,7 +330,8 @@ def test_cli_json_is_one_object_with_all_sections(tmp_path: Path, capsys) -> Non
 
 @pytest.mark.slow
 def test_cli_default_compare_15_24(default_run, monkeypatch, capsys) -> None:
-    # The CLI's defaults must produce exactly the library's acceptance run; reuse it instead of training again.
+    # The CLI's defaults must produce exactly the library's acceptance run; reuse it instead of training
+    # again.
     import progan.toy.train
 
     def same_run(data, *, loss, steps, seed, frame_every):
@@ -338,7 +342,8 @@ def test_cli_default_compare_15_24(default_run, monkeypatch, capsys) -> None:
     monkeypatch.setattr(progan.toy.train, "train_toy", same_run)
     code, out, err = _cli(["--compare", "15", "24"], capsys)
     assert code == 0 and err == ""
-    assert out.splitlines()[0].startswith("Trained G and D on 50 numbers: non-saturating loss, 2000 steps, seed 0")
+    assert out.splitlines()[0].startswith(
+        "Trained G and D on 50 numbers: non-saturating loss, 2000 steps, seed 0")
     assert "\n15 is more likely than 24: G's density" in out
 
 

@@ -1,4 +1,5 @@
-"""progan: Progressive Growing of GANs (Karras et al., ICLR 2018) with BigGAN techniques (Brock et al., ICLR 2019)."""
+"""progan: Progressive Growing of GANs (Karras et al., ICLR 2018) with BigGAN techniques
+(Brock et al., ICLR 2019)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def load_generator(path: str, *, device: "str | torch.device" = "cpu", ema: bool = True) -> "torch.nn.Module":
-    """Load the (averaged, by default) generator of a progan checkpoint; ``G(z, labels=None)`` -> images in [-1, 1]."""
+    """Load the (averaged, by default) generator of a progan checkpoint; ``G(z, labels=None)`` -> images
+    in [-1, 1]."""
     from progan.training.checkpoint import load_generator as _load
 
     return _load(path, device=device, ema=ema)

@@ -31,7 +31,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
                 return None
         inner = [a for a in args if a is not type(None)]
         return _coerce(value, inner[0], where)
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise UserError(f"{where}: expected a mapping")
         return from_dict(tp, value, where)

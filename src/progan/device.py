@@ -1,4 +1,5 @@
-"""Devices and precisions by name: the one place that turns ``auto`` / ``cuda:1`` / ``bf16`` into torch objects."""
+"""Devices and precisions by name: the one place that turns ``auto`` / ``cuda:1`` / ``bf16`` into torch
+objects."""
 
 from __future__ import annotations
 

@@ -12,7 +12,8 @@ from PIL import Image
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """Network range [-1, 1] -> uint8 [0, 255], rounded and clipped (as the TF release's ``adjust_dynamic_range``).
+    """Network range [-1, 1] -> uint8 [0, 255], rounded and clipped (as the TF release's
+    ``adjust_dynamic_range``).
 
     The arithmetic happens in float32 whatever the input dtype, so bf16/fp16 outputs convert exactly as fp32.
     """
@@ -25,7 +26,8 @@ def grid_shape(n: int, cols: int | None = None) -> tuple[int, int]:
     return cols, int(math.ceil(n / cols))
 
 
-def make_grid(images: np.ndarray | torch.Tensor, cols: int | None = None, size: int | None = None) -> np.ndarray:
+def make_grid(images: np.ndarray | torch.Tensor, cols: int | None = None,
+              size: int | None = None) -> np.ndarray:
     """Tile uint8 NCHW images into one HWC (or HW for one channel) array; ``size`` upscales by nearest."""
     arr = images.cpu().numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
     if arr.dtype != np.uint8:

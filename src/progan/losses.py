@@ -84,8 +84,8 @@ def gradient_upscale(full_resolution: int, working_resolution: int, gp_scale: st
 
 
 def _gradient_penalty(
-    D: DFn, reals: Tensor, fakes: Tensor, labels: Tensor | None, gamma: float, generator: torch.Generator | None,
-    mix: Tensor | None = None, upscale: int = 1,
+    D: DFn, reals: Tensor, fakes: Tensor, labels: Tensor | None, gamma: float,
+    generator: torch.Generator | None, mix: Tensor | None = None, upscale: int = 1,
 ) -> tuple[Tensor, Tensor]:
     # Fakes from an autocast G are half precision: mix (and differentiate) in the wider dtype.
     dtype = torch.promote_types(reals.dtype, fakes.dtype)
@@ -100,8 +100,8 @@ def _gradient_penalty(
 
 
 def r1_penalty(D: DFn, reals: Tensor, labels: Tensor | None, *, upscale: int = 1) -> Tensor:
-    """Per-sample ``||grad_x D(x)||^2`` on reals (Mescheder et al. 2018); the D loss adds ``r1_gamma / 2`` times it.
-    ``upscale`` as in :func:`gradient_penalty`."""
+    """Per-sample ``||grad_x D(x)||^2`` on reals (Mescheder et al. 2018); the D loss adds ``r1_gamma / 2``
+    times it. ``upscale`` as in :func:`gradient_penalty`."""
     reals = reals.detach().requires_grad_(True)
     return _input_grad_norms(_run_d(D, reals, labels)[0], reals, 1.0 / upscale).square()
 

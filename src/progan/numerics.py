@@ -45,7 +45,8 @@ class NumericsState:
 
 
 def _new_api() -> bool:
-    # torch >= 2.9 spells TF32 as fp32_precision; mixing it with the legacy allow_tf32 flags is an error there.
+    # torch >= 2.9 spells TF32 as fp32_precision; mixing it with the legacy allow_tf32 flags is an error
+    # there.
     return hasattr(torch.backends.cuda.matmul, "fp32_precision") and hasattr(torch.backends.cudnn, "conv")
 
 
@@ -106,7 +107,8 @@ def training_state(*, tf32: bool = False, cudnn_benchmark: bool = False, determi
         cudnn_deterministic=deterministic,
         deterministic=deterministic,
         deterministic_warn_only=False,
-        cublas_workspace=(base.cublas_workspace or _CUBLAS_DETERMINISTIC) if deterministic else base.cublas_workspace,
+        cublas_workspace=((base.cublas_workspace or _CUBLAS_DETERMINISTIC) if deterministic
+                          else base.cublas_workspace),
     )
 
 

@@ -187,7 +187,8 @@ def test_filter_bank_splits_the_spectrum_into_bands_that_sum_to_the_identity() -
     impulse = torch.zeros(bank.shape[1], dtype=torch.float64)
     impulse[bank.shape[1] // 2] = 1
     torch.testing.assert_close(bank.sum(dim=0), impulse, atol=1e-11, rtol=0)  # 17-digit wavelet taps
-    torch.testing.assert_close(bank.sum(dim=1), torch.tensor([1.0, 0, 0, 0], dtype=torch.float64), atol=1e-12, rtol=0)
+    torch.testing.assert_close(bank.sum(dim=1), torch.tensor([1.0, 0, 0, 0], dtype=torch.float64),
+                               atol=1e-12, rtol=0)
     # Frequency responses: each band peaks in its own octave (low to high).
     freqs = torch.fft.rfft(bank, n=256).abs()
     peaks = freqs.argmax(dim=1).tolist()
@@ -208,7 +209,8 @@ def test_filtering_at_p1_scales_a_constant_image_by_the_low_band_gain_once_per_a
     out, prm = _run("imgfilter", x, 1.0)
     g0 = band_gains(prm.band_raw)[:, 0].float()
     assert (g0 != 1).any()
-    torch.testing.assert_close(out, (0.5 * g0.square())[:, None, None, None].expand_as(out), atol=1e-5, rtol=0)
+    torch.testing.assert_close(out, (0.5 * g0.square())[:, None, None, None].expand_as(out),
+                               atol=1e-5, rtol=0)
 
 
 def test_the_pipeline_is_differentiable() -> None:

@@ -11,15 +11,18 @@ from progan.presets import get_preset
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--augment", "ada", "--loss", "hinge", "--set", "augment.p=1.5"], "augment.p must be in [0, 1], got 1.5"),
+    (["--augment", "ada", "--loss", "hinge", "--set", "augment.p=1.5"],
+     "augment.p must be in [0, 1], got 1.5"),
     (["--augment", "ada", "--loss", "hinge", "--set", "augment.p=-0.1"], "augment.p must be in [0, 1]"),
     (["--augment", "ada", "--loss", "hinge", "--set", "augment.pipeline=bgc,rotat90"],
      "unknown ADA pipeline entry 'rotat90' (did you mean 'rotate90'?)"),
     (["--augment", "diffaug", "--set", "augment.policy=color,translaton"],
      "unknown DiffAugment policy 'translaton' (did you mean 'translation'?)"),
     (["--augment", "ada"], "adaptive ADA (augment.target > 0) needs a loss with a decision boundary"),
-    (["--augment", "ada", "--loss", "hinge", "--set", "augment.target=1"], "augment.target must be in [0, 1)"),
-    (["--augment", "ada", "--loss", "hinge", "--set", "augment.speed_kimg=0"], "augment.speed_kimg must be > 0"),
+    (["--augment", "ada", "--loss", "hinge", "--set", "augment.target=1"],
+     "augment.target must be in [0, 1)"),
+    (["--augment", "ada", "--loss", "hinge", "--set", "augment.speed_kimg=0"],
+     "augment.speed_kimg must be > 0"),
     (["--augment", "ada", "--loss", "hinge", "--set", "augment.interval=0"], "augment.interval must be >= 1"),
     (["--augment", "adaa"], "Invalid value for '--augment'"),
     (["--set", "augment.kind=ADA"], "augment.kind must be one of none, ada, diffaug"),

@@ -18,7 +18,8 @@ def test_p_follows_the_sign_heuristic_on_a_scripted_sequence_of_d_outputs() -> N
     # Overfitting grows then recedes: the share of reals D scores positive goes 50% -> 100% -> 20%.
     shares = [0.5] * 6 + [1.0] * 30 + [0.2] * 30
     for step, share in enumerate(shares):
-        scores = torch.where(torch.rand(batch, generator=gen) < share, 1.0, -1.0) * torch.rand(batch, generator=gen)
+        scores = (torch.where(torch.rand(batch, generator=gen) < share, 1.0, -1.0)
+                  * torch.rand(batch, generator=gen))
         for half in scores.chunk(2):   # two micro-batches
             ctrl.observe(torch.sign(half).mean(), len(half))
         signs_since.append(torch.sign(scores))

@@ -176,7 +176,8 @@ def test_prefetch_gives_the_same_batches(ds: Dataset) -> None:
     assert ahead.images_seen == plain.images_seen
 
 
-def test_prefetch_survives_an_alpha_that_changes_every_step(ds: Dataset, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_prefetch_survives_an_alpha_that_changes_every_step(ds: Dataset,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """During a fade-in alpha moves every step; the batch prepared ahead is keyed on position, not alpha."""
     ahead = Loader(ds, seed=8, prefetch=True)
     plain = Loader(ds, seed=8)

@@ -74,22 +74,24 @@ class RunsCode:
         return exec, (f"open({str(self.marker)!r}, 'w').close()",)
 
 
-def test_import_writes_a_snapshot_that_loads_as_the_release_network(tmp_path: Path,
-                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_import_writes_a_snapshot_that_loads_as_the_release_network(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "cond.safetensors"
     main(["import", str(GOLDEN / "cond32_nonfused.pkl"), str(out)])
     assert f"wrote {out}" in capsys.readouterr().out
     ckpt = read_checkpoint(out)
     assert {k.split(".")[0] for k in ckpt.tensors} == {"G", "D", "G_ema"}
     assert ckpt.config["network"]["fused_scale"] is False and ckpt.config["network"]["num_classes"] == 5
-    assert ckpt.extra["imported_from"]["format"] == "tf-release" and len(ckpt.extra["imported_from"]["sha256"]) == 64
+    assert ckpt.extra["imported_from"]["format"] == "tf-release"
+    assert len(ckpt.extra["imported_from"]["sha256"]) == 64
     # The pickle was saved at lod 1: the snapshot's generator works there, like the release's Gs.run.
     z = np.load(GOLDEN / "cond32_nonfused.npz")
     G = progan.load_generator(str(out))
     assert G.lod == 1.0 and G.output_resolution == 16
     with torch.no_grad():
         images = G(torch.from_numpy(z["latents"]), torch.from_numpy(z["labels"]))
-    np.testing.assert_allclose(images.numpy(), z["gs_images_lod1"], atol=1e-4 * np.abs(z["gs_images_lod1"]).max())
+    np.testing.assert_allclose(images.numpy(), z["gs_images_lod1"],
+                               atol=1e-4 * np.abs(z["gs_images_lod1"]).max())
     fails(["import", str(GOLDEN / "cond32_nonfused.pkl"), str(out)], capsys, "exists; pass --force")
     main(["import", str(GOLDEN / "cond32_nonfused.pkl"), str(out), "--force"])
     main(["import", str(GOLDEN / "theano16.pkl"), str(tmp_path / "t.safetensors")])
@@ -119,11 +121,13 @@ def test_generate_takes_the_pickle_directly(tmp_path: Path) -> None:
     assert G(z).shape == (2, 3, 32, 32) and not torch.allclose(G(z), G_inst(z))
 
 
-def test_resume_from_an_import_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_resume_from_an_import_is_a_one_line_error(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
     snap = tmp_path / "network-snapshot-000000.safetensors"
     main(["import", str(GOLDEN / "uncond32_fused.pkl"), str(snap)])
     fails(["train", "--resume", str(snap), "--dry-run"], capsys, "made by `progan import`")
-    fails(["train", "--resume", str(GOLDEN / "uncond32_fused.pkl"), "--dry-run"], capsys, "is a network pickle")
+    fails(["train", "--resume", str(GOLDEN / "uncond32_fused.pkl"), "--dry-run"], capsys,
+          "is a network pickle")
 
 
 def test_code_in_a_pickle_never_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -158,8 +162,10 @@ def test_pickled_network_source_is_never_executed(tmp_path: Path) -> None:
     (pickle.dumps((1, 2, 3)), "does not hold the three networks"),
     (b"", "not a pickle (protocol 2 to 5), or it is truncated"),
     (b"\x89PNG\r\n\x1a\n" + bytes(range(256)), "not a pickle"),
-    (pickle.dumps(RunsCode(Path("x")), protocol=0), "not a pickle"),            # protocol 0: never the releases
-    (b"\x80\x02cnumpy.core.multiarray\n_reconstruct\n}b.", "tries to modify a function"),  # BUILD on a stand-in
+    # protocol 0: never the releases
+    (pickle.dumps(RunsCode(Path("x")), protocol=0), "not a pickle"),
+    # BUILD on a stand-in
+    (b"\x80\x02cnumpy.core.multiarray\n_reconstruct\n}b.", "tries to modify a function"),
     (b"\x80\x02cnumpy\ndtype\nX\x01\x00\x00\x00O\x85R.", "not a plain numeric type"),  # object arrays
 ])
 def test_foreign_or_malformed_pickles_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str],
@@ -218,9 +224,11 @@ def _set(states: list[dict[str, Any]], which: tuple[int, ...], **kwargs: Any) ->
     (lambda s: [s[0], s[1], {**s[2], "variables": [*s[2]["variables"], ("64x64/Conv0/weight", np.zeros(3))]}],
      "no place for: 64x64/Conv0/weight"),
     (lambda s: [s[0], s[1], {**s[2], "variables": [(n, v[:1] if n == "4x4/Conv/bias" else v)
-                                                   for n, v in s[2]["variables"]]}], "'4x4/Conv/bias' has shape"),
+                                                   for n, v in s[2]["variables"]]}],
+     "'4x4/Conv/bias' has shape"),
 ])
-def test_settings_progan_cannot_express_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+def test_settings_progan_cannot_express_are_one_line_errors(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str],
                                                             edit: Any, match: str) -> None:
     path = write_release_pickle(tmp_path / "edited.pkl", edit(release_states("cond32_nonfused")))
     fails(["import", str(path), str(tmp_path / "o.safetensors")], capsys, match)

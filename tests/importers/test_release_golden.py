@@ -36,13 +36,14 @@ def full_size(images: np.ndarray, factor: int) -> torch.Tensor:
     return torch.from_numpy(images).repeat_interleave(factor, 2).repeat_interleave(factor, 3)
 
 
-# name -> (resolution, channels, classes, latent, fmap_base, fmap_max, fused_scale, mbstd group, equalized, pn, lod)
+# name -> (resolution, channels, classes, latent, fmap_base, fmap_max, fused_scale, mbstd group, equalized,
+#          pn, lod)
 EXPECTED_CONFIG = {
     "uncond32_fused": (32, 3, 0, 16, 32, 16, True, 4, True, True, 0.0),    # latent_size None -> nf(0)
     "cond32_nonfused": (32, 3, 5, 12, 32, 16, False, 4, True, True, 1.0),
     "cond64_fused": (64, 1, 3, 8, 64, 8, True, 4, True, True, 0.0),
     "uncond64_options": (64, 1, 0, 8, 48, 8, False, 2, False, False, 0.0),
-    "theano16": (16, 1, 0, 8, 32, 16, False, 16, True, True, 0.0),         # legacy.py: non-fused, groups of 16
+    "theano16": (16, 1, 0, 8, 32, 16, False, 16, True, True, 0.0),  # legacy.py: non-fused, groups of 16
 }
 
 

@@ -25,7 +25,8 @@ class FakeDataset:
         while x.shape[-1] > 4:
             x = (x[..., 0::2, 0::2] + x[..., 1::2, 0::2] + x[..., 0::2, 1::2] + x[..., 1::2, 1::2]) / 4
             self._levels[x.shape[-1]] = x.round().astype(np.uint8)
-        self.meta = {"levels": [{"resolution": r, "sha256": str(hash(a.tobytes()))} for r, a in self._levels.items()]}
+        self.meta = {"levels": [{"resolution": r, "sha256": str(hash(a.tobytes()))}
+                                for r, a in self._levels.items()]}
 
     def __len__(self) -> int:
         return len(self.labels) if self.labels is not None else len(self._levels[self.resolution])
@@ -34,7 +35,8 @@ class FakeDataset:
         return self._levels[res]
 
 
-def make_images(n: int, c: int, res: int, seed: int, classes: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
+def make_images(n: int, c: int, res: int, seed: int,
+                classes: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
     """Blurred noise whose brightness depends on the class, so classes are learnable."""
     rng = np.random.default_rng(seed)
     x = scipy.ndimage.gaussian_filter(rng.normal(size=(n, c, res, res)), sigma=(0, 0, 1.5, 1.5))
@@ -77,7 +79,8 @@ def fake_data(tmp_path, monkeypatch):
 
 
 class TinyG(nn.Module):
-    """The generator interface: z_dim, num_classes, resolution, channels, lod, output_resolution; G(z, labels)."""
+    """The generator interface: z_dim, num_classes, resolution, channels, lod, output_resolution;
+    G(z, labels)."""
 
     def __init__(self, res: int = 32, channels: int = 3, num_classes: int = 0, z_dim: int = 8) -> None:
         super().__init__()
@@ -106,8 +109,9 @@ def tiny_g():
 
 @pytest.fixture(autouse=True)
 def _single_thread():
-    """On this shared 2-core machine torch's spinning OpenMP threads make small ops 10-50x slower when the other
-    core is busy; metric numbers do not depend on the thread count, so the tests run single-threaded."""
+    """On this shared 2-core machine torch's spinning OpenMP threads make small ops 10-50x slower when the
+    other core is busy; metric numbers do not depend on the thread count, so the tests run
+    single-threaded."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

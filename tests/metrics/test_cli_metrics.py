@@ -27,7 +27,8 @@ def run_dir(tmp_path, fake_data, tiny_g, monkeypatch):
     rd.mkdir()
     for kimg in (0, 120, 40):
         (rd / f"network-snapshot-{kimg:06d}.safetensors").write_bytes(b"")
-    (rd / "training_options.json").write_text(json.dumps({"run": {"data": str(data)}}))  # as training writes it
+    # As training writes it:
+    (rd / "training_options.json").write_text(json.dumps({"run": {"data": str(data)}}))
     loaded = []
 
     def load_generator(path, device="cpu", ema=True):
@@ -43,7 +44,8 @@ def test_every_snapshot_of_a_run_with_data_from_options(run_dir, capsys):
     code, out, err = run(["metrics", "--network", str(rd), "--metrics", "swd,msssim", "--num", "20",
                           "--device", "cpu"], capsys)
     assert code == 0, err
-    assert [p.rsplit("-", 1)[-1] for p in loaded] == ["000000.safetensors", "000040.safetensors", "000120.safetensors"]
+    assert [p.rsplit("-", 1)[-1] for p in loaded] == ["000000.safetensors", "000040.safetensors",
+                                                      "000120.safetensors"]
     assert "network-snapshot-000120.safetensors" in out and "msssim" in out and "swd" in out
     rows = [json.loads(line) for line in (rd / "metric-swd.jsonl").read_text().splitlines()]
     assert [r["kimg"] for r in rows] == [0, 40, 120]
@@ -54,16 +56,16 @@ def test_every_snapshot_of_a_run_with_data_from_options(run_dir, capsys):
 def test_single_snapshot_and_real_vs_real(run_dir, capsys):
     rd, data, _ = run_dir
     snap = rd / "network-snapshot-000040.safetensors"
-    code, out, err = run(["metrics", "--network", str(snap), "--data", str(data), "--metrics", "swd", "--num", "20",
-                          "--device", "cpu"], capsys)
+    code, out, err = run(["metrics", "--network", str(snap), "--data", str(data), "--metrics", "swd",
+                          "--num", "20", "--device", "cpu"], capsys)
     assert code == 0, err
     assert len((rd / "metric-swd.jsonl").read_text().splitlines()) == 1
     code, out, err = run(["metrics", "--data", str(data), "--metrics", "swd", "--num", "20", "--real-vs-real",
                           "--device", "cpu"], capsys)
     assert code == 0, err
     assert "reals-vs-reals" in out
-    code, out, err = run(["metrics", "--network", str(snap), "--metrics", "swd", "--num", "20", "--real-vs-real",
-                          "--device", "cpu"], capsys)
+    code, out, err = run(["metrics", "--network", str(snap), "--metrics", "swd", "--num", "20",
+                          "--real-vs-real", "--device", "cpu"], capsys)
     assert code == 0, err
     assert out.index("reals-vs-reals") < out.index("network-snapshot-000040")  # the floor beside the fakes
     rows = [json.loads(line) for line in (rd / "metric-swd.jsonl").read_text().splitlines()]

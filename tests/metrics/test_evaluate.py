@@ -1,4 +1,5 @@
-"""evaluate(): sampling, real selection, mode restoration, labels, feature metrics and the statistics cache."""
+"""evaluate(): sampling, real selection, mode restoration, labels, feature metrics and the statistics
+cache."""
 
 from __future__ import annotations
 

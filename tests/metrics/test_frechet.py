@@ -32,7 +32,8 @@ def test_scaled_isotropic_gaussians():
     # N(0, I) vs N(m, 4 I) in d dims: |m|^2 + d (1 + 4 - 2*2) = |m|^2 + d
     d = 10
     m = np.full(d, 0.5)
-    assert frechet_distance(np.zeros(d), np.eye(d), m, 4 * np.eye(d)) == pytest.approx(d * 0.25 + d, rel=1e-12)
+    assert frechet_distance(np.zeros(d), np.eye(d), m, 4 * np.eye(d)) == pytest.approx(d * 0.25 + d,
+                                                                                      rel=1e-12)
 
 
 def test_same_statistics_give_zero_even_when_singular():

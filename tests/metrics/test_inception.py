@@ -1,4 +1,5 @@
-"""TF-Inception loading path (torch-fidelity's port) with a randomly initialised model saved in the same format.
+"""TF-Inception loading path (torch-fidelity's port) with a randomly initialised model saved in the same
+format.
 
 The real weights cannot be downloaded here, so numbers against torch-fidelity's reference values are not
 checked; these tests pin the loading, the offline error and the feature shapes.

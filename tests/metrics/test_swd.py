@@ -135,7 +135,8 @@ def test_swd_self_is_noise_floor_and_grows_with_noise():
         vals.append(sliced_wasserstein(a, b, seed=0)["avg"])
     assert vals == sorted(vals), vals
     assert vals[0] < 0.5 * vals[-1]
-    # identical images with identical patches (same seed streams can't give that) are bounded by sampling noise
+    # identical images with identical patches (same seed streams can't give that) are bounded by sampling
+    # noise
     assert sliced_wasserstein(a, a, seed=1)["avg"] == pytest.approx(vals[0], rel=0.5)
 
 
@@ -153,7 +154,8 @@ def test_levels_recomputed_from_the_images_equal_levels_kept_in_memory():
     a, b = _images(6, 3, 64, 9), _images(6, 3, 64, 10)
     kept = sliced_wasserstein(a, b, seed=2, batch_size=4)
     assert sliced_wasserstein(a, b, seed=2, batch_size=4, cache_bytes=0) == kept
-    # the 32 px level is too big and is rebuilt from the images; the 16 px level (made from it) fits and is kept
+    # the 32 px level is too big and is rebuilt from the images; the 16 px level (made from it) fits and is
+    # kept
     assert sliced_wasserstein(a, b, seed=2, batch_size=4, cache_bytes=6 * 3 * 16 * 16 * 4) == kept
 
 

@@ -16,7 +16,8 @@ from progan.training.checkpoint import save_checkpoint
 
 def save_small_checkpoint(path: Path, *, lod: float = 0.0, **network: object) -> Path:
     """A random-weight G/D/G_ema checkpoint in the format the training loop writes."""
-    kw: dict[str, object] = {"resolution": 16, "channels": 3, "latent_size": 16, "fmap_base": 64, "fmap_max": 16}
+    kw: dict[str, object] = {"resolution": 16, "channels": 3, "latent_size": 16, "fmap_base": 64,
+                             "fmap_max": 16}
     kw.update(network)
     net = NetworkConfig(**kw)  # type: ignore[arg-type]
     torch.manual_seed(1234)
@@ -52,18 +53,21 @@ def uncond_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def biggan_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """BigGAN architecture (conditional BN, projection D, spectral norm, hierarchical z), 16x16 RGB, 3 classes."""
+    """BigGAN architecture (conditional BN, projection D, spectral norm, hierarchical z), 16x16 RGB,
+    3 classes."""
     from progan.networks import build_discriminator, build_generator
 
-    net = NetworkConfig(architecture="biggan", resolution=16, channels=3, num_classes=3, conditioning="projection",
-                        hierarchical_z=True, spectral_norm="both", latent_size=24, shared_dim=8, biggan_ch=4,
+    net = NetworkConfig(architecture="biggan", resolution=16, channels=3, num_classes=3,
+                        conditioning="projection", hierarchical_z=True, spectral_norm="both", latent_size=24,
+                        shared_dim=8, biggan_ch=4,
                         equalized_lr=False, pixelnorm=False, normalize_latents=False)
     torch.manual_seed(99)
     G, D, G_ema = build_generator(net), build_discriminator(net), build_generator(net)
     G_ema.load_state_dict(G.state_dict())
     path = tmp_path_factory.mktemp("g_biggan") / "network-snapshot-000000.safetensors"
     return save_checkpoint(path, modules={"G": G, "D": D, "G_ema": G_ema}, optimizers={}, rng={},
-                           config=to_dict(TrainConfig(network=net)), progress={"kimg": 0.0, "lod": 0.0, "state": {}})
+                           config=to_dict(TrainConfig(network=net)),
+                           progress={"kimg": 0.0, "lod": 0.0, "state": {}})
 
 
 @pytest.fixture(scope="session")

@@ -48,11 +48,14 @@ def test_interpolate_and_training_video_cli(uncond_ckpt: Path, tmp_path: Path) -
     (["generate", "--network", "{ckpt}", "--seeds", "0-x", "--outdir", "{tmp}/o"], "bad seeds"),
     (["generate", "--network", "{ckpt}", "--seeds", "-3", "--outdir", "{tmp}/o"], "seeds"),
     (["generate", "--network", "{ckpt}", "--seeds", "0", "--outdir", "{tmp}/o", "--grid", "4"], "bad grid"),
-    (["generate", "--network", "{ckpt}", "--seeds", "0", "--outdir", "{tmp}/o", "--class", "1"], "unconditional"),
-    (["generate", "--network", "{cond}", "--seeds", "0", "--outdir", "{tmp}/o", "--class", "3"], "out of range"),
+    (["generate", "--network", "{ckpt}", "--seeds", "0", "--outdir", "{tmp}/o", "--class", "1"],
+     "unconditional"),
+    (["generate", "--network", "{cond}", "--seeds", "0", "--outdir", "{tmp}/o", "--class", "3"],
+     "out of range"),
     (["generate", "--network", "{ckpt}", "--seeds", "0", "--outdir", "{ro}/o"], "not writable"),
     (["generate", "--network", "{ckpt}", "--seeds", "0", "--outdir", "{tmp}/file/o"], "cannot create"),
-    (["generate", "--network", "{ckpt}", "--seeds", "0", "--outdir", "{tmp}/o", "--device", "cuda:x"], "device"),
+    (["generate", "--network", "{ckpt}", "--seeds", "0", "--outdir", "{tmp}/o", "--device", "cuda:x"],
+     "device"),
     (["interpolate", "--network", "{ckpt}", "--out", "{tmp}/v.avi"], ".mp4 or .gif"),
     (["interpolate", "--network", "{ckpt}", "--out", "{tmp}/none/v.mp4"], "does not exist"),
     (["interpolate", "--network", "{ckpt}", "--out", "{ro}/v.mp4"], "not writable"),
@@ -76,8 +79,8 @@ def test_cli_errors_are_one_line_exit_2(argv: list[str], match: str, uncond_ckpt
     if "{ro}" in " ".join(argv) and os.access(ro, os.W_OK):
         pytest.skip("running as root: permissions are not enforced")
     (tmp_path / "file").write_text("x")
-    subs = {"{missing}": str(tmp_path / "missing.safetensors"), "{foreign}": str(foreign), "{ckpt}": str(uncond_ckpt),
-            "{cond}": str(cond_ckpt), "{tmp}": str(tmp_path), "{ro}": str(ro)}
+    subs = {"{missing}": str(tmp_path / "missing.safetensors"), "{foreign}": str(foreign),
+            "{ckpt}": str(uncond_ckpt), "{cond}": str(cond_ckpt), "{tmp}": str(tmp_path), "{ro}": str(ro)}
     _fails([_fill(a, subs) for a in argv], capsys, match)
 
 
@@ -103,10 +106,13 @@ def test_project_export_arithmetic_training_video_cli(uncond_ckpt: Path, tmp_pat
 
 @pytest.mark.parametrize("argv,match", [
     (["project", "--network", "{ckpt}", "--target", "{tmp}/none.png", "--out", "{tmp}/p"], "does not exist"),
-    (["project", "--network", "{ckpt}", "--target", "{tmp}/file", "--out", "{tmp}/p"], "not a readable image"),
-    (["project", "--network", "{ckpt}", "--target", "{tmp}/img.png", "--mask", "{tmp}/m.png", "--out", "{tmp}/p"],
+    (["project", "--network", "{ckpt}", "--target", "{tmp}/file", "--out", "{tmp}/p"],
+     "not a readable image"),
+    (["project", "--network", "{ckpt}", "--target", "{tmp}/img.png", "--mask", "{tmp}/m.png",
+      "--out", "{tmp}/p"],
      "does not exist"),
-    (["project", "--network", "{ckpt}", "--target", "{tmp}/img.png", "--out", "{tmp}/p", "--steps", "0"], "steps"),
+    (["project", "--network", "{ckpt}", "--target", "{tmp}/img.png", "--out", "{tmp}/p", "--steps", "0"],
+     "steps"),
     (["export", "--network", "{ckpt}", "--out", "{tmp}/g.bin"], "suffix"),
     (["export", "--network", "{missing}", "--out", "{tmp}/g.pt"], "does not exist"),
     (["export", "--network", "{ckpt}", "--out", "{tmp}/g.pt", "--format", "tflite"], "format"),
@@ -115,7 +121,8 @@ def test_more_cli_errors(argv: list[str], match: str, uncond_ckpt: Path, tmp_pat
                          capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "file").write_text("x")
     Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "img.png")
-    subs = {"{missing}": str(tmp_path / "missing.safetensors"), "{ckpt}": str(uncond_ckpt), "{tmp}": str(tmp_path)}
+    subs = {"{missing}": str(tmp_path / "missing.safetensors"), "{ckpt}": str(uncond_ckpt),
+            "{tmp}": str(tmp_path)}
     _fails([_fill(a, subs) for a in argv], capsys, match)
 
 

@@ -24,7 +24,8 @@ def _reference(ckpt: Path, z: np.ndarray, labels: np.ndarray | None) -> np.ndarr
 @pytest.mark.parametrize("fmt,suffix", [("onnx", ".onnx"), ("torchscript", ".pt")])
 @pytest.mark.parametrize("conditional", [False, True])
 def test_export_matches_pytorch_at_other_batch_sizes(fmt: str, suffix: str, conditional: bool,
-                                                     uncond_ckpt: Path, cond_ckpt: Path, tmp_path: Path) -> None:
+                                                     uncond_ckpt: Path, cond_ckpt: Path,
+                                                     tmp_path: Path) -> None:
     if fmt == "onnx":
         pytest.importorskip("onnx")
         pytest.importorskip("onnxruntime")

@@ -51,7 +51,8 @@ def test_generate_writes_one_png_per_seed_equal_to_the_library(uncond_ckpt: Path
     with np.load(tmp_path / "images.npz", allow_pickle=False) as d:
         assert d["images"].shape == (3, 3, 16, 16) and d["images"].dtype == np.float32
         assert d["seeds"].tolist() == [3, 1, 4] and d["labels"].tolist() == [-1, -1, -1]
-        np.testing.assert_array_equal(to_uint8(torch.from_numpy(d["images"])).numpy().transpose(0, 2, 3, 1), ref)
+        np.testing.assert_array_equal(to_uint8(torch.from_numpy(d["images"])).numpy().transpose(0, 2, 3, 1),
+                                      ref)
 
 
 def test_grid_pages_cut_seeds_and_classes() -> None:

@@ -112,7 +112,8 @@ def test_project_image_writes_all_outputs(G: torch.nn.Module, tmp_path: Path) ->
     result = project_image(G, tmp_path / "t.png", out, mask_path=tmp_path / "m.png",
                            config=ProjectConfig(steps=12, restarts=2, frames=5), progress=False)
     names = {p.name for p in out.iterdir()}
-    assert {"target.png", "projected.png", "blended.png", "latent.npy", "progress.mp4", "projection.json"} <= names
+    assert {"target.png", "projected.png", "blended.png", "latent.npy", "progress.mp4",
+            "projection.json"} <= names
     loaded = load_target(tmp_path / "t.png", 16, 3)
     assert np.array_equal(np.asarray(Image.open(out / "target.png")).transpose(2, 0, 1), loaded)
     known = load_mask(tmp_path / "m.png", 16)

@@ -28,9 +28,9 @@ from progan.training.stats import Collector
 from progan.training.steps import StepContext, d_step, g_step
 
 BATCH, STEPS = 8, 3
-CFG = {"architecture": "biggan", "resolution": 16, "channels": 1, "num_classes": 3, "conditioning": "projection",
-       "latent_size": 24, "hierarchical_z": True, "spectral_norm": "both", "ortho_init": True, "biggan_ch": 4,
-       "shared_dim": 8, "attention": [8], "normalize_latents": False}
+CFG = {"architecture": "biggan", "resolution": 16, "channels": 1, "num_classes": 3,
+       "conditioning": "projection", "latent_size": 24, "hierarchical_z": True, "spectral_norm": "both",
+       "ortho_init": True, "biggan_ch": 4, "shared_dim": 8, "attention": [8], "normalize_latents": False}
 
 
 def train_state(world: World, cross_replica: bool) -> dict[str, torch.Tensor]:
@@ -52,7 +52,8 @@ def train_state(world: World, cross_replica: bool) -> dict[str, torch.Tensor]:
         z, z_g = torch.randn(BATCH, 24, generator=gen), torch.randn(BATCH, 24, generator=gen)
         assert d_step(G, D, opt_D, loss, reals[mine], labels[mine], z[mine], Collector(None), ctx)
         assert g_step(G, D, opt_G, loss, z_g[mine], labels[mine], Collector(None), ctx)
-    state = {f"G.{k}": v for k, v in G.state_dict().items()} | {f"D.{k}": v for k, v in D.state_dict().items()}
+    state = ({f"G.{k}": v for k, v in G.state_dict().items()}
+             | {f"D.{k}": v for k, v in D.state_dict().items()})
     return {k: v.detach().clone().contiguous() for k, v in state.items()}
 
 
@@ -61,7 +62,8 @@ def partial_grads(world: World) -> dict[str, object]:
     if world.rank == 0:
         a.grad = torch.full((3,), 4.0)
     sync_grads([a, b], world)
-    return {"a": None if a.grad is None else a.grad.tolist(), "b": None if b.grad is None else b.grad.tolist()}
+    return {"a": None if a.grad is None else a.grad.tolist(),
+            "b": None if b.grad is None else b.grad.tolist()}
 
 
 def main(out: Path) -> None:

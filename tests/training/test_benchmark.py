@@ -43,8 +43,9 @@ def test_run_bench_rows_are_consistent() -> None:
 
 @pytest.mark.slow
 def test_run_bench_has_compile_rows_with_the_eager_step_flops() -> None:
-    rows = run_bench(resolution=4, channels=1, fmaps=8, latent=8, batch=8, min_seconds=0.05, min_steps=2, warmup=1,
-                     impls=("progan", "progan-compile"), compile_backend="aot_eager", peak_size=128,
+    rows = run_bench(resolution=4, channels=1, fmaps=8, latent=8, batch=8, min_seconds=0.05, min_steps=2,
+                     warmup=1, impls=("progan", "progan-compile"), compile_backend="aot_eager", peak_size=128,
                      peak_seconds=0.05)
-    assert [(r.resolution, r.phase, r.impl) for r in rows] == [(4, "stable", "progan"), (4, "stable", "progan-compile")]
+    assert [(r.resolution, r.phase, r.impl) for r in rows] == [(4, "stable", "progan"),
+                                                              (4, "stable", "progan-compile")]
     assert rows[1].gflop_per_img == rows[0].gflop_per_img and rows[1].img_per_sec > 0

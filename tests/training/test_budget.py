@@ -1,4 +1,5 @@
-"""A training budget in minutes: per-level schedules, the plan's arithmetic, re-planning and the end's retarget."""
+"""A training budget in minutes: per-level schedules, the plan's arithmetic, re-planning and the end's
+retarget."""
 
 from __future__ import annotations
 
@@ -86,8 +87,10 @@ def test_the_end_moves_with_the_measured_speed_once_the_final_level_is_stable() 
     budget.plan_schedule(cfg, SPEEDS, 600.0, 0.5)
     last = segments(cfg.schedule, 32)[-1]
     assert budget.retarget_total_kimg(cfg, last.start_kimg - 0.1, 100.0, 64.0) == cfg.schedule.total_kimg
-    assert budget.retarget_total_kimg(cfg, last.start_kimg + 1.0, 128.0, 64.0) == pytest.approx(last.start_kimg + 3.0)
-    assert budget.retarget_total_kimg(cfg, last.start_kimg + 1.0, -5.0, 64.0) == pytest.approx(last.start_kimg + 1.0)
+    assert (budget.retarget_total_kimg(cfg, last.start_kimg + 1.0, 128.0, 64.0)
+            == pytest.approx(last.start_kimg + 3.0))
+    assert (budget.retarget_total_kimg(cfg, last.start_kimg + 1.0, -5.0, 64.0)
+            == pytest.approx(last.start_kimg + 1.0))
 
 
 def test_unknown_levels_are_estimated_from_the_nearest_measured_one() -> None:

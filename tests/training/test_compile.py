@@ -24,9 +24,9 @@ from progan.training.stats import Collector
 from progan.training.steps import StepContext, d_step, g_step
 
 PROGAN = NetworkConfig(resolution=16, channels=1, fmap_base=64, fmap_max=16, latent_size=16)
-BIGGAN = NetworkConfig(architecture="biggan", resolution=16, channels=1, num_classes=3, conditioning="projection",
-                       latent_size=24, hierarchical_z=True, spectral_norm="both", ortho_init=True, biggan_ch=4,
-                       shared_dim=8, attention=[8], normalize_latents=False)
+BIGGAN = NetworkConfig(architecture="biggan", resolution=16, channels=1, num_classes=3,
+                       conditioning="projection", latent_size=24, hierarchical_z=True, spectral_norm="both",
+                       ortho_init=True, biggan_ch=4, shared_dim=8, attention=[8], normalize_latents=False)
 
 
 @pytest.fixture(autouse=True)
@@ -58,7 +58,8 @@ def _assert_same(a: list, b: list) -> None:
 def test_compiled_g_and_d_equal_eager_forward_and_gradients(lod: float) -> None:
     (G, D), (Gc, Dc) = _pair(PROGAN)
     G.lod = D.lod = Gc.lod = Dc.lod = lod
-    G_run, D_run = CompiledNetwork(Gc, name="G", backend="aot_eager"), CompiledNetwork(Dc, name="D", backend="aot_eager")
+    G_run = CompiledNetwork(Gc, name="G", backend="aot_eager")
+    D_run = CompiledNetwork(Dc, name="D", backend="aot_eager")
     z = torch.randn(8, 16, generator=torch.Generator().manual_seed(1))
     for g, d in ((G, D), (G_run, D_run)):
         score, _ = d(g(z))

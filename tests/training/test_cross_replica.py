@@ -35,7 +35,8 @@ def _worst(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> tuple[floa
     """Largest difference relative to each tensor's largest magnitude (at least 0.1: the biases that start at
     zero stay near it), and where."""
     assert sorted(a) == sorted(b)
-    return max(((a[k].float() - b[k].float()).abs().max().item() / max(a[k].float().abs().max().item(), 0.1), k)
+    return max(((a[k].float() - b[k].float()).abs().max().item()
+                / max(a[k].float().abs().max().item(), 0.1), k)
                for k in a if not k.endswith("num_batches_tracked"))
 
 

@@ -42,7 +42,8 @@ def _weights(run: Path) -> dict[str, torch.Tensor]:
 def runs(tiny_data: Path, tiny_config, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     metrics = ("run.metrics=swd", "run.metrics_every=2", "run.metrics_num=96")
     one = train(_cfg(tiny_config, tiny_data, tmp_path_factory.mktemp("one"), 0.2, *metrics), progress=False)
-    two = launch(_cfg(tiny_config, tiny_data, tmp_path_factory.mktemp("two"), 0.2, *metrics), 2, progress=False)
+    two = launch(_cfg(tiny_config, tiny_data, tmp_path_factory.mktemp("two"), 0.2, *metrics), 2,
+                 progress=False)
     return one, two
 
 
@@ -59,11 +60,13 @@ def test_metrics_during_two_process_training_match_one_process(runs: tuple[Path,
     a = [(r["kimg"], r["metric/swd"]) for r in one if "metric/swd" in r]
     b = [(r["kimg"], r["metric/swd"]) for r in two if "metric/swd" in r]
     assert len(a) >= 2 and [k for k, _ in a] == [k for k, _ in b]
-    for (_, x), (_, y) in zip(a, b):  # G_ema differs by float rounding only; a few pixels may round differently
+    # G_ema differs by float rounding only; a few pixels may round differently.
+    for (_, x), (_, y) in zip(a, b):
         assert y == pytest.approx(x, rel=1e-3), (a, b)  # measured: equal
 
 
-def test_two_processes_end_with_the_same_weights_and_one_checkpoint_per_snapshot(runs: tuple[Path, Path]) -> None:
+def test_two_processes_end_with_the_same_weights_and_one_checkpoint_per_snapshot(
+        runs: tuple[Path, Path]) -> None:
     one, two = runs
     assert [p.name for p in list_snapshots(one)] == [p.name for p in list_snapshots(two)]
     assert not list(two.glob(".*tmp*"))
@@ -95,12 +98,13 @@ def test_metric_samples_are_generated_by_every_rank_and_equal_one_process(tmp_pa
     assert spec is not None and spec.loader is not None
     worker = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(worker)
-    single, labels = generate_samples(worker.TinyG(), worker.NUM, seed=3, batch_size=worker.BATCH, truncation=1.5,
-                                     label_pool=np.arange(5))
+    single, labels = generate_samples(worker.TinyG(), worker.NUM, seed=3, batch_size=worker.BATCH,
+                                      truncation=1.5, label_pool=np.arange(5))
     got = np.load(tmp_path / "images.npz")
     np.testing.assert_array_equal(got["images"], single)
     np.testing.assert_array_equal(got["labels"], labels)
-    assert len(np.unique(single.reshape(len(single), -1), axis=0)) == worker.NUM  # no padded or repeated batch
+    # No padded or repeated batch:
+    assert len(np.unique(single.reshape(len(single), -1), axis=0)) == worker.NUM
     # 4 batches of 3 (the last one short): two per rank.
     assert [int((tmp_path / f"batches-{r}.txt").read_text()) for r in (0, 1)] == [2, 2]
 

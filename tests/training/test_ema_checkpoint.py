@@ -31,8 +31,9 @@ def _save(path: Path) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
     opt = torch.optim.Adam(net.parameters(), lr=1e-3, betas=(0.0, 0.99))
     net(torch.randn(8, 4)).square().mean().backward()
     opt.step()
-    ck.save_checkpoint(path, modules={"G": net}, optimizers={"G": opt}, rng={"torch_cpu": torch.get_rng_state()},
-                       config={"hello": 1}, progress={"kimg": 1.5, "lod": 0.0}, extra={"loader": {"cursor": 7}})
+    ck.save_checkpoint(path, modules={"G": net}, optimizers={"G": opt},
+                       rng={"torch_cpu": torch.get_rng_state()}, config={"hello": 1},
+                       progress={"kimg": 1.5, "lod": 0.0}, extra={"loader": {"cursor": 7}})
     return net, opt
 
 

@@ -27,7 +27,8 @@ def _tensors(run: Path) -> dict[str, torch.Tensor]:
 
 
 @pytest.fixture(scope="module")
-def runs_without_resets(tiny_data: Path, tiny_config, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def runs_without_resets(tiny_data: Path, tiny_config,
+                        tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     common = ("optim.reset_on_lod_change=false", "schedule.minibatch_base=16", "schedule.tick_kimg_base=0.1")
     one = train(tiny_config(tiny_data, tmp_path_factory.mktemp("one"), 0.208, *common), progress=False)
     # Two processes of 8, each in two micro-batches of 4 (whole minibatch-stddev groups).

@@ -32,7 +32,8 @@ def test_plain_splits_are_equivalent() -> None:
     assert _check(_cfg("tiny", "schedule.minibatch_base=16"), 2) == []
     assert _check(_cfg("tiny", "schedule.minibatch_base=16", "compute.batch_per_device=4"), 2) == []  # no BN
     assert _check(_cfg("biggan-fashion-mnist", *BIGGAN), 4) == []         # cross-replica BN (the default)
-    assert _check(_cfg("biggan-fashion-mnist", *BIGGAN, "compute.batch_per_device=8"), 4) == []  # = per process
+    # = per process:
+    assert _check(_cfg("biggan-fashion-mnist", *BIGGAN, "compute.batch_per_device=8"), 4) == []
 
 
 def test_what_is_not_equivalent_is_named() -> None:
@@ -44,7 +45,8 @@ def test_what_is_not_equivalent_is_named() -> None:
     # A progressive G with conditional BN is batch-coupled too, at every resolution it grows through.
     cbn = _cfg("tiny", "network.conditioning=projection", "network.g_norm=cbn", "compute.batch_per_device=4",
                "schedule.minibatch_base=16", "network.resolution=16")
-    assert _check(cbn, 1) == ["batch-norm statistics of G are per micro-batch of 4 at 4-16px (compute.batch_per_device)"]
+    assert _check(cbn, 1) == ["batch-norm statistics of G are per micro-batch of 4 at 4-16px "
+                              "(compute.batch_per_device)"]
 
 
 def test_prepare_switches_cross_replica_bn_on_and_warns_once_from_rank_0(capsys) -> None:
@@ -57,8 +59,8 @@ def test_prepare_switches_cross_replica_bn_on_and_warns_once_from_rank_0(capsys)
     prepare(G, D, cfg, World(rank=0, world_size=2))
     err = capsys.readouterr().err
     assert err == ("progan train: warning: not equivalent to one process with the whole batch: batch-norm "
-                   "statistics of G are per micro-batch of 8 at 16px (compute.batch_per_device) (README: Speed "
-                   "and scale)\n")
+                   "statistics of G are per micro-batch of 8 at 16px (compute.batch_per_device) "
+                   "(README: Speed and scale)\n")
     prepare(G, D, cfg, World())  # one process: plain batch norm
     assert not any(m.cross_replica for m in norms)
 

@@ -77,7 +77,8 @@ def test_init_from_starts_a_full_resolution_run_at_kimg_0_from_the_source_weight
     options = json.loads((run / "training_options.json").read_text())
     assert options["run"]["init_from"] == str(snap) and options["schedule"]["initial_resolution"] == 32
 
-    # The grid before the first step is the source's averaged G at full resolution, for the run's grid latents.
+    # The grid before the first step is the source's averaged G at full resolution, for the run's grid
+    # latents.
     np.testing.assert_array_equal(first_grid[0], _grid_of(load_generator(snap), 1, 32))
 
     # Fresh optimizers: the new run's first snapshot has Adam step counts of its own steps only.
@@ -87,7 +88,8 @@ def test_init_from_starts_a_full_resolution_run_at_kimg_0_from_the_source_weight
 
 
 def test_init_from_refuses_a_network_that_does_not_fit_the_data(
-        source_run: Path, tmp_path: Path, fashion_mnist_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        source_run: Path, tmp_path: Path, fashion_mnist_dir: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
     from progan.data import prepare
 
     data16 = tmp_path / "fm16"
@@ -107,7 +109,8 @@ def test_resume_and_init_from_are_exclusive(source_run: Path, tmp_path: Path,
 def test_init_from_an_authors_pickle_fine_tunes_their_network(tmp_path: Path, fashion_mnist_dir: Path,
                                                                capsys: pytest.CaptureFixture[str],
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    """A network of the authors' TF release (golden test file: 32x32 RGB, unconditional) fine-tuned directly."""
+    """A network of the authors' TF release (golden test file: 32x32 RGB, unconditional) fine-tuned
+    directly."""
     from progan.data import prepare
     from progan.importers import read_pickle
 
@@ -115,8 +118,8 @@ def test_init_from_an_authors_pickle_fine_tunes_their_network(tmp_path: Path, fa
     data = tmp_path / "fm-rgb"
     prepare(fashion_mnist_dir, data, max_images=64, channels=3, labels=False, progress=False)
     first_grid = _first_grid(monkeypatch)
-    code, out = _train(capsys, "--data", str(data), "--outdir", str(tmp_path / "runs"), "--init-from", str(pkl),
-                       "--kimg", "0.02")
+    code, out = _train(capsys, "--data", str(data), "--outdir", str(tmp_path / "runs"),
+                       "--init-from", str(pkl), "--kimg", "0.02")
     assert code == 0, out
     run = next(p for p in (tmp_path / "runs").iterdir() if p.is_dir())
     options = json.loads((run / "training_options.json").read_text())

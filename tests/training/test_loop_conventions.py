@@ -1,4 +1,5 @@
-"""When the loop evaluates the schedule and updates G_ema: the TF release's and BigGAN-PyTorch's conventions."""
+"""When the loop evaluates the schedule and updates G_ema: the TF release's and BigGAN-PyTorch's
+conventions."""
 
 from __future__ import annotations
 
@@ -26,8 +27,9 @@ def _params(module: torch.nn.Module) -> list[torch.Tensor]:
 @pytest.mark.parametrize("d_steps", [1, 2])
 def test_ema_follows_g_as_its_reference_does(convention: str, d_steps: int, tiny_data: Path, tiny_config,
                                              tmp_path: Path) -> None:
-    """d_step (TF train.py: Gs_update_op with every D step): G_ema moves towards G as it was before the G step,
-    with beta per D step. g_step (BigGAN-PyTorch: ema.update after G's step): towards the new G, beta once."""
+    """d_step (TF train.py: Gs_update_op with every D step): G_ema moves towards G as it was before the
+    G step, with beta per D step. g_step (BigGAN-PyTorch: ema.update after G's step): towards the new G,
+    beta once."""
     beta = 0.5
     cfg = tiny_config(tiny_data, tmp_path, 0.1, f"optim.ema_update={convention}", f"optim.ema_beta={beta}",
                       f"optim.d_steps={d_steps}")
@@ -60,4 +62,5 @@ def test_schedule_is_evaluated_once_every_minibatch_repeats(tiny_data: Path, tin
     assert len(calls) == 32  # 0.25 kimg / 8 per minibatch, rounded up
     for i, (kimg, _) in enumerate(calls):
         assert kimg * 1000 == pytest.approx(calls[i - i % 3][1])
-    assert len({kimg for kimg, _ in calls}) == 11  # one evaluation per group of 3 (the last group is cut short)
+    # One evaluation per group of 3 (the last group is cut short).
+    assert len({kimg for kimg, _ in calls}) == 11

@@ -17,8 +17,10 @@ import matplotlib
 matplotlib.use("svg")
 from progan.training.plot import plot_stats
 from progan.sampling.truncation_sweep import plot_sweep
-plot_stats(__import__("pathlib").Path({str(stats)!r}), __import__("pathlib").Path({str(tmp_path / "plot.png")!r}))
-plot_sweep([{{"truncation": 0.5, "swd": 1.0}}, {{"truncation": None, "swd": 2.0}}], {str(tmp_path / "s.png")!r})
+plot_stats(__import__("pathlib").Path({str(stats)!r}),
+           __import__("pathlib").Path({str(tmp_path / "plot.png")!r}))
+plot_sweep([{{"truncation": 0.5, "swd": 1.0}}, {{"truncation": None, "swd": 2.0}}],
+           {str(tmp_path / "s.png")!r})
 print(matplotlib.get_backend())
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

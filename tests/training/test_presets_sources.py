@@ -23,7 +23,8 @@ from progan.training.schedule import check_batch_layout, schedule_resolutions
 
 THEANO_TICKS = {"tick_kimg_base": 50, "tick_kimg": {32: 20, 64: 10, 128: 10, 256: 5, 512: 2, 1024: 1}}
 THEANO_COMMON: dict[str, Any] = {
-    # train = dict(G/D_learning_rate_max=0.001, adam 0.0 / 0.99 / 1e-8, G_smoothing=0.999, minibatch_default=16)
+    # train = dict(G/D_learning_rate_max=0.001, adam 0.0 / 0.99 / 1e-8, G_smoothing=0.999,
+    #              minibatch_default=16)
     "schedule.lr_base": 0.001, "schedule.minibatch_base": 16, "schedule.minibatch_repeats": 1,
     "optim.beta1": 0.0, "optim.beta2": 0.99, "optim.eps": 1e-8, "optim.ema_beta": 0.999, "optim.d_steps": 1,
     "optim.reset_on_lod_change": True,
@@ -31,8 +32,8 @@ THEANO_COMMON: dict[str, Any] = {
     "loss.kind": "wgan-gp", "loss.gp_lambda": 10.0, "loss.drift": 0.001, "loss.gp_scale": "full",
     # D = dict(mbstat_avg='all'): the whole minibatch (16 >= any minibatch); non-fused D order
     "network.mbstd_group_size": 16, "network.fused_scale": False, "network.latent_size": 512,
-    "network.fmap_decay": 1.0, "network.fmap_max": 512, "network.equalized_lr": True, "network.pixelnorm": True,
-    "run.image_snap": 4, "run.snap": 40,
+    "network.fmap_decay": 1.0, "network.fmap_max": 512, "network.equalized_lr": True,
+    "network.pixelnorm": True, "run.image_snap": 4, "run.snap": 40,
     **{f"schedule.{k}": v for k, v in THEANO_TICKS.items()},
 }
 TF_COMMON: dict[str, Any] = {
@@ -43,8 +44,8 @@ TF_COMMON: dict[str, Any] = {
     "optim.beta1": 0.0, "optim.beta2": 0.99, "optim.eps": 1e-8, "optim.ema_beta": 0.999,
     "optim.ema_update": "d_step", "optim.d_steps": 1, "optim.reset_on_lod_change": True,
     "loss.kind": "wgan-gp", "loss.gp_lambda": 10.0, "loss.gp_gamma": 1.0, "loss.drift": 0.001,
-    "loss.gp_scale": "full", "network.fused_scale": True, "network.resolution": 1024, "network.fmap_base": 8192,
-    "run.mirror": True, "run.image_snap": 1, "run.snap": 10,
+    "loss.gp_scale": "full", "network.fused_scale": True, "network.resolution": 1024,
+    "network.fmap_base": 8192, "run.mirror": True, "run.image_snap": 1, "run.snap": 10,
 }
 
 SOURCES: dict[str, dict[str, Any]] = {
@@ -53,28 +54,32 @@ SOURCES: dict[str, dict[str, Any]] = {
         "network.resolution": 1024, "network.fmap_base": 8192, "schedule.lod_training_kimg": 800,
         "schedule.lod_transition_kimg": 800, "schedule.total_kimg": 19000, "schedule.lr_rampup_kimg": 40,
         "schedule.minibatch": {256: 14, 512: 6, 1024: 3}, "run.mirror": True, "loss.gp_gamma": 1.0},
-    # "lsun-<name>-256x256-100k": 800/800, 20000, minibatch_overrides={}, mirror (bedroom/dog: full set, no mirror)
+    # "lsun-<name>-256x256-100k": 800/800, 20000, minibatch_overrides={}, mirror
+    # (bedroom/dog: full set, no mirror)
     "paper-lsun": THEANO_COMMON | {
         "network.resolution": 256, "schedule.lod_training_kimg": 800, "schedule.lod_transition_kimg": 800,
-        "schedule.total_kimg": 20000, "schedule.lr_rampup_kimg": 40, "schedule.minibatch": {}, "run.mirror": True},
+        "schedule.total_kimg": 20000, "schedule.lr_rampup_kimg": 40, "schedule.minibatch": {},
+        "run.mirror": True},
     "paper-lsun-nomirror": THEANO_COMMON | {
         "network.resolution": 256, "schedule.lod_training_kimg": 800, "schedule.lod_transition_kimg": 800,
-        "schedule.total_kimg": 20000, "schedule.lr_rampup_kimg": 40, "schedule.minibatch": {}, "run.mirror": False},
+        "schedule.total_kimg": 20000, "schedule.lr_rampup_kimg": 40, "schedule.minibatch": {},
+        "run.mirror": False},
     # Sec. 6.1 block, full method: 800/800, rampup_kimg=0, total 10000, overrides {}, fmap_base 2048, mirror
     "celeba128": THEANO_COMMON | {
         "network.resolution": 128, "network.fmap_base": 2048, "schedule.lod_training_kimg": 800,
         "schedule.lod_transition_kimg": 800, "schedule.total_kimg": 10000, "schedule.lr_rampup_kimg": 0,
         "schedule.minibatch": {}, "run.mirror": True},
-    # "cifar-10-32x32": 400/400, rampup 0, overrides {}, 20000, separate_funcs=False, fmap 4096/128, latent 128,
-    # iwass_target 750, no mirror
+    # "cifar-10-32x32": 400/400, rampup 0, overrides {}, 20000, separate_funcs=False, fmap 4096/128,
+    # latent 128, iwass_target 750, no mirror
     "paper-cifar10": THEANO_COMMON | {
-        "network.resolution": 32, "network.fmap_base": 4096, "network.fmap_max": 128, "network.latent_size": 128,
-        "schedule.lod_training_kimg": 400, "schedule.lod_transition_kimg": 400, "schedule.total_kimg": 20000,
-        "schedule.lr_rampup_kimg": 0, "schedule.minibatch": {}, "loss.gp_gamma": 750.0, "optim.joint_step": True,
-        "run.mirror": False},
+        "network.resolution": 32, "network.fmap_base": 4096, "network.fmap_max": 128,
+        "network.latent_size": 128, "schedule.lod_training_kimg": 400, "schedule.lod_transition_kimg": 400,
+        "schedule.total_kimg": 20000, "schedule.lr_rampup_kimg": 0, "schedule.minibatch": {},
+        "loss.gp_gamma": 750.0, "optim.joint_step": True, "run.mirror": False},
     # preset-v1-1gpu: D.mbstd_group_size=16; minibatch_base=16; {256: 14, 512: 6, 1024: 3}; 800/800; 19000
     "celebahq-v1-1gpu": TF_COMMON | {
-        "network.mbstd_group_size": 16, "schedule.minibatch_base": 16, "schedule.minibatch": {256: 14, 512: 6, 1024: 3},
+        "network.mbstd_group_size": 16, "schedule.minibatch_base": 16,
+        "schedule.minibatch": {256: 14, 512: 6, 1024: 3},
         "schedule.lod_training_kimg": 800, "schedule.lod_transition_kimg": 800, "schedule.total_kimg": 19000,
         "schedule.g_lr": {}, "schedule.d_lr": {}},
     "celebahq-v2-1gpu": TF_COMMON | {
@@ -90,7 +95,8 @@ SOURCES: dict[str, dict[str, Any]] = {
     "celebahq-v2-4gpus": TF_COMMON | {
         "network.mbstd_group_size": 4, "schedule.minibatch_base": 16,
         "schedule.minibatch": {4: 512, 8: 256, 16: 128, 32: 64, 64: 32, 128: 16},
-        "schedule.g_lr": {256: 0.0015, 512: 0.002, 1024: 0.003}, "schedule.d_lr": {256: 0.0015, 512: 0.002, 1024: 0.003},
+        "schedule.g_lr": {256: 0.0015, 512: 0.002, 1024: 0.003},
+        "schedule.d_lr": {256: 0.0015, 512: 0.002, 1024: 0.003},
         "schedule.total_kimg": 12000},
     "celebahq-v2-8gpus": TF_COMMON | {
         "network.mbstd_group_size": 4, "schedule.minibatch_base": 32,
@@ -100,9 +106,10 @@ SOURCES: dict[str, dict[str, Any]] = {
     # launch_cifar_ema.sh: batch 50, num_D_steps 4, G_lr = D_lr = 2e-4, B2 0.999, ema_start 1000 G iterations
     # (x 4 x 50 images), 500 epochs of 50k; EMA once per G step (train_fns: ema.update after the G step).
     "biggan-cifar10": {
-        "schedule.minibatch_base": 50, "optim.d_steps": 4, "schedule.g_lr_base": 2e-4, "schedule.d_lr_base": 2e-4,
-        "optim.beta1": 0.0, "optim.beta2": 0.999, "optim.ema_beta": 0.9999, "optim.ema_update": "g_step",
-        "optim.ema_start_kimg": 200, "schedule.total_kimg": 25000, "loss.kind": "hinge", "loss.ortho_form": "code"},
+        "schedule.minibatch_base": 50, "optim.d_steps": 4, "schedule.g_lr_base": 2e-4,
+        "schedule.d_lr_base": 2e-4, "optim.beta1": 0.0, "optim.beta2": 0.999, "optim.ema_beta": 0.9999,
+        "optim.ema_update": "g_step", "optim.ema_start_kimg": 200, "schedule.total_kimg": 25000,
+        "loss.kind": "hinge", "loss.ortho_form": "code"},
 }
 
 

@@ -45,7 +45,8 @@ def test_phase_resolution_alpha_minibatch_and_rates() -> None:
 @pytest.mark.parametrize("kimg, factor", [(0, 0.006737947), (10, 0.0600547), (20, 0.2865048),
                                            (30, 0.7316156), (39.9, 0.9999688), (40, 1.0), (500, 1.0)])
 def test_lr_rampup_is_the_theano_release_curve(kimg: float, factor: float) -> None:
-    # Theano misc.rampup(40): exp(-5 (1 - t)^2), t = kimg / 40; values computed by hand (exp(-5 * 0.75^2) etc.).
+    # Theano misc.rampup(40): exp(-5 (1 - t)^2), t = kimg / 40; values computed by hand
+    # (exp(-5 * 0.75^2) etc.).
     cfg = ScheduleConfig(lr_base=0.001, lr_rampup_kimg=40)
     ph = phase_at(int(kimg * 1000), cfg, 32)
     assert ph.g_lr == pytest.approx(0.001 * factor, rel=1e-6)

@@ -13,7 +13,8 @@ from progan.training.steps import StepContext, d_step, g_step
 
 def _nets(lod: float = 0.5):
     torch.manual_seed(0)
-    cfg = NetworkConfig(resolution=16, channels=3, fmap_base=64, fmap_max=16, latent_size=16, mbstd_group_size=4)
+    cfg = NetworkConfig(resolution=16, channels=3, fmap_base=64, fmap_max=16, latent_size=16,
+                        mbstd_group_size=4)
     G, D = build_generator(cfg), build_discriminator(cfg)
     G.lod = D.lod = lod  # mid fade-in: both paths of the blend are exercised
     return G, D
@@ -107,9 +108,11 @@ def test_joint_step_takes_both_gradients_at_the_weights_before_the_step() -> Non
     fakes = G(z)
     d_ref = torch.autograd.grad(losses.d_loss(cfg, D, reals, fakes, None, mix=mix)[0], list(D.parameters()),
                                 allow_unused=True)
-    g_ref = torch.autograd.grad(losses.g_loss(cfg, D, fakes, None)[0], list(G.parameters()), allow_unused=True)
+    g_ref = torch.autograd.grad(losses.g_loss(cfg, D, fakes, None)[0], list(G.parameters()),
+                                allow_unused=True)
     opt_D, opt_G = torch.optim.SGD(D.parameters(), lr=0.0), torch.optim.SGD(G.parameters(), lr=0.0)
-    assert joint_step(G, D, opt_G, opt_D, cfg, reals, None, z, Collector(None), StepContext(torch.device("cpu")), mix)
+    assert joint_step(G, D, opt_G, opt_D, cfg, reals, None, z, Collector(None),
+                      StepContext(torch.device("cpu")), mix)
     for ref, got in ((d_ref, _grads(D)), (g_ref, _grads(G))):
         for a, b in zip(ref, got):
             assert (a is None) == (b is None)
@@ -128,8 +131,8 @@ def test_channels_last_steps_match_contiguous() -> None:
         G, D = G.to(memory_format=fmt), D.to(memory_format=fmt)
         ctx = StepContext(torch.device("cpu"))
         opt_D, opt_G = torch.optim.SGD(D.parameters(), lr=0.0), torch.optim.SGD(G.parameters(), lr=0.0)
-        assert d_step(G, D, opt_D, LossConfig(), reals.contiguous(memory_format=fmt), None, z, Collector(None), ctx,
-                      mix)
+        assert d_step(G, D, opt_D, LossConfig(), reals.contiguous(memory_format=fmt), None, z,
+                      Collector(None), ctx, mix)
         d_grads = _grads(D)
         assert g_step(G, D, opt_G, LossConfig(), z, None, Collector(None), ctx)
         results.append(d_grads + _grads(G))

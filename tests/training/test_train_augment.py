@@ -93,15 +93,17 @@ def test_two_processes_give_the_same_p_as_one(tiny_data: Path, tiny_config, tmp_
 
 def test_conditional_biggan_with_ada_in_bf16_and_accumulation(tmp_path: Path, tiny_data: Path) -> None:
     cfg = get_preset("biggan-fashion-mnist")
-    for a in (f"run.data={tiny_data}", f"run.outdir={tmp_path}", "run.device=cpu", "schedule.total_kimg=0.064",
-              "schedule.minibatch_base=16", "schedule.tick_kimg_base=0.032", "network.biggan_ch=4",
-              "network.latent_size=24", "network.shared_dim=8", "compute.threads=1", "compute.batch_per_device=8",
-              "compute.precision=bf16", "compute.check_precision=false", "augment.kind=ada", "augment.p=0.5", "augment.pipeline=bgcfnc",
-              "augment.speed_kimg=0.1", "augment.interval=1"):
+    for a in (f"run.data={tiny_data}", f"run.outdir={tmp_path}", "run.device=cpu",
+              "schedule.total_kimg=0.064", "schedule.minibatch_base=16", "schedule.tick_kimg_base=0.032",
+              "network.biggan_ch=4", "network.latent_size=24", "network.shared_dim=8", "compute.threads=1",
+              "compute.batch_per_device=8", "compute.precision=bf16", "compute.check_precision=false",
+              "augment.kind=ada", "augment.p=0.5", "augment.pipeline=bgcfnc", "augment.speed_kimg=0.1",
+              "augment.interval=1"):
         apply_override(cfg, a)
     rows = _rows(train(cfg, progress=False))
     assert rows[-1]["skipped_steps"] == 0
-    assert all(math.isfinite(r[k]) for r in rows for k in ("loss/D", "loss/G", "scores/real_sign", "augment/p"))
+    assert all(math.isfinite(r[k])
+               for r in rows for k in ("loss/D", "loss/G", "scores/real_sign", "augment/p"))
     assert rows[-1]["augment/p"] != 0.5   # hinge has a decision boundary at 0: p adapts
 
 

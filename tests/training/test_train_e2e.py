@@ -67,7 +67,8 @@ def test_resume_is_bitwise_equal_to_an_uninterrupted_run(full_run: Path, tiny_da
     assert not different, different[:5]
 
 
-def test_kill_9_then_resume_latest_matches_uninterrupted_run(full_run: Path, tiny_data: Path, tmp_path: Path) -> None:
+def test_kill_9_then_resume_latest_matches_uninterrupted_run(full_run: Path, tiny_data: Path,
+                                                             tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "progan", "train", "--preset", "tiny", "--data", str(tiny_data), "--outdir",
            str(tmp_path), "--device", "cpu", "--kimg", "0.5", "--snap", "1", "--quiet"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -80,7 +81,8 @@ def test_kill_9_then_resume_latest_matches_uninterrupted_run(full_run: Path, tin
     proc.wait()
     snaps = list(tmp_path.glob("*/network-snapshot-*.safetensors"))
     assert snaps, "no snapshot was written before the kill"
-    out = subprocess.run(cmd[:-5] + ["--resume", "latest", "--kimg", "0.5", "--quiet"], capture_output=True, text=True)
+    out = subprocess.run(cmd[:-5] + ["--resume", "latest", "--kimg", "0.5", "--quiet"], capture_output=True,
+                         text=True)
     assert out.returncode == 0, out.stderr
     a = _tensors(list_snapshots(full_run)[-1])
     b = _tensors(list_snapshots(snaps[0].parent)[-1])
@@ -109,7 +111,8 @@ def test_non_finite_steps_are_skipped_then_training_stops(tiny_data: Path, tiny_
     assert all(torch.isfinite(p).all() for p in G.parameters())
 
 
-def test_max_minutes_stops_at_the_first_tick_past_the_budget(tiny_data: Path, tiny_config, tmp_path: Path) -> None:
+def test_max_minutes_stops_at_the_first_tick_past_the_budget(tiny_data: Path, tiny_config,
+                                                             tmp_path: Path) -> None:
     run = train(tiny_config(tiny_data, tmp_path, 5.0, "run.max_minutes=0.0001"), progress=False)
     rows = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
     assert len(rows) == 1 and rows[0]["kimg"] < 5.0
@@ -117,7 +120,8 @@ def test_max_minutes_stops_at_the_first_tick_past_the_budget(tiny_data: Path, ti
 
 
 def test_metrics_during_training_land_in_stats(tiny_data: Path, tiny_config, tmp_path: Path) -> None:
-    cfg = tiny_config(tiny_data, tmp_path, 0.3, "run.metrics=swd", "run.metrics_every=1", "run.metrics_num=64")
+    cfg = tiny_config(tiny_data, tmp_path, 0.3, "run.metrics=swd", "run.metrics_every=1",
+                      "run.metrics_num=64")
     run = train(cfg, progress=False)
     rows = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
     assert all("metric/swd" in r for r in rows)
@@ -125,8 +129,8 @@ def test_metrics_during_training_land_in_stats(tiny_data: Path, tiny_config, tmp
     assert "metric/swd/8" in rows[-1] or "metric/swd/4" in rows[-1]
 
 
-def test_prefetching_loader_and_resume_train_bitwise_like_the_plain_loader(full_run: Path, tiny_data: Path,
-                                                                           tiny_config, tmp_path: Path) -> None:
+def test_prefetching_loader_and_resume_train_bitwise_like_the_plain_loader(
+        full_run: Path, tiny_data: Path, tiny_config, tmp_path: Path) -> None:
     first = train(tiny_config(tiny_data, tmp_path, 0.25, "compute.prefetch=on"), progress=False)
     resumed = train(tiny_config(tiny_data, tmp_path, 0.5, "run.resume=latest", "compute.prefetch=on"),
                     progress=False)
@@ -135,9 +139,11 @@ def test_prefetching_loader_and_resume_train_bitwise_like_the_plain_loader(full_
     assert resumed == first
 
 
-def test_a_budgeted_run_is_its_plan_and_resumes_bitwise_on_it(tiny_data: Path, tiny_config, tmp_path: Path) -> None:
+def test_a_budgeted_run_is_its_plan_and_resumes_bitwise_on_it(tiny_data: Path, tiny_config,
+                                                               tmp_path: Path) -> None:
     """The plan is data: a budgeted run equals a plain run of its saved schedule to the same kimg, and that
-    schedule resumed from the middle ends bitwise the same (re-planning off, so the clock moves only the end)."""
+    schedule resumed from the middle ends bitwise the same (re-planning off, so the clock moves only the
+    end)."""
     from progan.config_io import train_config_from_dict
 
     budgeted = train(tiny_config(tiny_data, tmp_path / "a", 0.5, "run.minutes=0.25", "run.replan=false"),
@@ -148,7 +154,8 @@ def test_a_budgeted_run_is_its_plan_and_resumes_bitwise_on_it(tiny_data: Path, t
 
     def planned(outdir: Path, kimg: float, resume: str | None = None):  # type: ignore[no-untyped-def]
         cfg = train_config_from_dict(options)
-        cfg.run.minutes, cfg.run.outdir, cfg.run.resume, cfg.schedule.total_kimg = 0.0, str(outdir), resume, kimg
+        cfg.run.minutes, cfg.run.outdir = 0.0, str(outdir)
+        cfg.run.resume, cfg.schedule.total_kimg = resume, kimg
         return train(cfg, progress=False)
 
     whole = planned(tmp_path / "b", end)

@@ -71,15 +71,16 @@ N = 4  # minibatch of the evaluations: the default minibatch-stddev group size
 # Only what a release config would pass; everything else takes G_paper / D_paper defaults
 # (fused_scale=True, mbstd_group_size=4, latent_size=nf(0), ...), as in the authors' pickles.
 CONFIGS: dict[str, tuple[dict[str, Any], dict[str, Any], dict[str, Any], list[float], float]] = {
-    "uncond32_fused": ({"num_channels": 3, "resolution": 32, "label_size": 0, "fmap_base": 32, "fmap_max": 16},
+    "uncond32_fused": ({"num_channels": 3, "resolution": 32, "label_size": 0, "fmap_base": 32,
+                        "fmap_max": 16},
                        {}, {}, [0.0, 0.5, 1.0, 1.7, 3.0], 0.0),
-    "cond32_nonfused": ({"num_channels": 3, "resolution": 32, "label_size": 5, "fmap_base": 32, "fmap_max": 16,
-                         "fused_scale": False},
+    "cond32_nonfused": ({"num_channels": 3, "resolution": 32, "label_size": 5, "fmap_base": 32,
+                         "fmap_max": 16, "fused_scale": False},
                         {"latent_size": 12}, {}, [0.0, 0.5, 1.0, 1.7, 2.25], 1.0),
     "cond64_fused": ({"num_channels": 1, "resolution": 64, "label_size": 3, "fmap_base": 64, "fmap_max": 8},
                      {"latent_size": 8}, {}, [0.0, 0.5, 1.0, 1.7, 3.5], 0.0),
-    "uncond64_options": ({"num_channels": 1, "resolution": 64, "label_size": 0, "fmap_base": 48, "fmap_max": 8,
-                          "fmap_decay": 0.75, "use_wscale": False, "fused_scale": False},
+    "uncond64_options": ({"num_channels": 1, "resolution": 64, "label_size": 0, "fmap_base": 48,
+                          "fmap_max": 8, "fmap_decay": 0.75, "use_wscale": False, "fused_scale": False},
                          {"normalize_latents": False, "use_pixelnorm": False}, {"mbstd_group_size": 2},
                          [0.0, 0.5, 1.0, 1.7], 0.0),
 }
@@ -118,9 +119,10 @@ def install_tf_shim() -> Any:
 
     def avg_pool(x: Any, ksize: Any, strides: Any, padding: Any, data_format: str = "NHWC", **kw: Any) -> Any:
         if data_format != "NCHW":
-            return tf1.nn.avg_pool(x, ksize=ksize, strides=strides, padding=padding, data_format=data_format, **kw)
-        y = tf1.nn.avg_pool(tf1.transpose(x, to_nhwc), ksize=nhwc(ksize), strides=nhwc(strides), padding=padding,
-                            **kw)
+            return tf1.nn.avg_pool(x, ksize=ksize, strides=strides, padding=padding, data_format=data_format,
+                                   **kw)
+        y = tf1.nn.avg_pool(tf1.transpose(x, to_nhwc), ksize=nhwc(ksize), strides=nhwc(strides),
+                            padding=padding, **kw)
         return tf1.transpose(y, to_nchw)
 
     nn = types.ModuleType("tensorflow.nn")
@@ -180,7 +182,8 @@ class Runner:
         images = Gs.get_output_for(lat, lab)
         img_in = tf.placeholder(tf.float32, [len(latents), images.shape[1].value, resolution, resolution])
         scores, dlabels = D.get_output_for(img_in)
-        out: dict[str, np.ndarray] = {"latents": latents, "labels": labels, "lods": np.array(lods, np.float32)}
+        out: dict[str, np.ndarray] = {"latents": latents, "labels": labels,
+                                      "lods": np.array(lods, np.float32)}
         for lod in lods:
             Gs.set_var("lod", np.float32(lod))
             D.set_var("lod", np.float32(lod))
@@ -232,7 +235,8 @@ class Runner:
             real_scores = D.get_output_for(reals_full)[0]
             r1 = tf.sqrt(tf.reduce_sum(tf.square(tf.gradients(tf.reduce_sum(real_scores), [reals_full])[0]),
                                        axis=[1, 2, 3]))
-            norms, scores, r1_norms = self.run([captured["Loss/mixed_norms"], captured["Loss/mixed_scores"], r1])
+            norms, scores, r1_norms = self.run([captured["Loss/mixed_norms"], captured["Loss/mixed_scores"],
+                                                r1])
             out[f"gp_reals_lod{lod:g}"] = reals
             out[f"gp_fakes_lod{lod:g}"] = fakes
             out[f"gp_mixed_norms_lod{lod:g}"] = norms
@@ -274,8 +278,10 @@ def make_tf_release_networks(runner: Runner, out: Path) -> None:
         batch = N if group in (0, 1, N) else group  # one group: the release's strided groups = progan's
         latent_size = G.input_shapes[0][1]
         latents = rng.standard_normal((batch, latent_size)).astype(np.float32)
-        labels = np.eye(both["label_size"], dtype=np.float32)[rng.randint(0, max(both["label_size"], 1), batch)] \
-            if both["label_size"] else np.zeros((batch, 0), np.float32)
+        if both["label_size"]:
+            labels = np.eye(both["label_size"], dtype=np.float32)[rng.randint(0, both["label_size"], batch)]
+        else:
+            labels = np.zeros((batch, 0), np.float32)
         arrays = runner.outputs(Gs, D, latents, labels, lods, both["resolution"], G=G)
         if name == GP_NETWORK:
             arrays.update(runner.penalty_norms(Gs, D, latents, rng, both["resolution"]))
@@ -318,7 +324,8 @@ def theano_states(rng: np.random.RandomState) -> tuple[dict[str, Any], dict[str,
     def layer(shape: tuple[int, ...]) -> list[np.ndarray]:
         w = rng.standard_normal(shape).astype(np.float32)
         scale = np.array(rng.uniform(0.05, 0.5), np.float32)
-        return [w, scale, (rng.standard_normal(shape[0] if len(shape) == 4 else shape[1]) * 0.5).astype(np.float32)]
+        bias = rng.standard_normal(shape[0] if len(shape) == 4 else shape[1]) * 0.5
+        return [w, scale, bias.astype(np.float32)]
 
     g: list[np.ndarray] = layer((nf(1), latent, 4, 4)) + layer((nf(1), nf(1), 3, 3))
     for res in range(3, log2 + 1):
@@ -327,7 +334,8 @@ def theano_states(rng: np.random.RandomState) -> tuple[dict[str, Any], dict[str,
         g += layer((nf(res - 1), C))
     d: list[np.ndarray] = layer((C, nf(log2 - 1)))
     for res in range(log2, 2, -1):
-        d += layer((nf(res - 1), nf(res - 1), 3, 3)) + layer((nf(res - 2), nf(res - 1), 3, 3)) + layer((C, nf(res - 2)))
+        d += (layer((nf(res - 1), nf(res - 1), 3, 3)) + layer((nf(res - 2), nf(res - 1), 3, 3))
+              + layer((C, nf(res - 2))))
     d += layer((nf(1), nf(1) + 1, 3, 3)) + layer((nf(0), nf(1), 4, 4)) + layer((nf(0), 1))
     lod = np.array(0.0, np.float32)
     g_spec = {"func": "G_paper", "latent_size": latent, "normalize_latents": True, "use_pixelnorm": True,
@@ -345,8 +353,9 @@ def theano_states(rng: np.random.RandomState) -> tuple[dict[str, Any], dict[str,
 def make_theano_network(runner: Runner, out: Path) -> None:
     rng = np.random.RandomState(77)
     g_state, d_state = theano_states(rng)
-    gs_state = {**g_state, "param_values": [p + np.float32(0.02) * rng.standard_normal(p.shape).astype(np.float32)
-                                            if p.ndim else p for p in g_state["param_values"]]}
+    gs_state = {**g_state,
+                "param_values": [p + np.float32(0.02) * rng.standard_normal(p.shape).astype(np.float32)
+                                 if p.ndim else p for p in g_state["param_values"]]}
     module = types.ModuleType("network")
     module.Network = TheanoNetwork  # type: ignore[attr-defined]
     TheanoNetwork.__module__, TheanoNetwork.__qualname__ = "network", "Network"
@@ -364,7 +373,8 @@ def make_theano_network(runner: Runner, out: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("release", type=Path, help="checkout or export of tkarras/progressive_growing_of_gans")
+    parser.add_argument("release", type=Path,
+                        help="checkout or export of tkarras/progressive_growing_of_gans")
     parser.add_argument("outdir", type=Path, help="folder for the golden files (e.g. tests/importers/golden)")
     args = parser.parse_args()
     if not (args.release / "networks.py").is_file() or not (args.release / "tfutil.py").is_file():

@@ -8,10 +8,10 @@ transformed distribution still determines the original one, which holds for ever
 paper measured G starting to reproduce augmentations (e.g. the discrete rotations) only above p of about
 0.8, a range the adaptive p rarely reaches. ``benchmarks/bench_augment.py`` checks rotate90 on trained runs.
 
-Parameters are drawn first, for a whole batch, from a generator the caller passes (:meth:`AdaPipeline.sample`),
-and applied after (:meth:`AdaPipeline.apply`), so the training loop can draw them for the global batch
-and hand each rank and micro-batch its rows. Images whose parameters are all identities pass through
-bit for bit; ``apply`` is differentiable in the images.
+Parameters are drawn first, for a whole batch, from a generator the caller passes
+(:meth:`AdaPipeline.sample`), and applied after (:meth:`AdaPipeline.apply`), so the training loop can
+draw them for the global batch and hand each rank and micro-batch its rows. Images whose parameters are
+all identities pass through bit for bit; ``apply`` is differentiable in the images.
 """
 
 from __future__ import annotations
@@ -157,7 +157,8 @@ class AdaPipeline:
         noisy = params.noise_std > 0
         images = geo.apply_subset(
             images, noisy,
-            lambda x, i: x + params.noise[i].to(x.dtype) * params.noise_std[i].to(x.dtype)[:, None, None, None])
+            lambda x, i: x + (params.noise[i].to(x.dtype)
+                              * params.noise_std[i].to(x.dtype)[:, None, None, None]))
         images = geo.apply_subset(images, params.cutout > 0, lambda x, i: x * self._cutout_mask(x, params, i))
         return images
 

@@ -64,7 +64,8 @@ def hue_rotation(theta: Tensor) -> Tensor:
                      dtype=theta.dtype, device=theta.device)
     s, c = torch.sin(theta)[:, None, None], torch.cos(theta)[:, None, None]
     m = _identity4(theta.shape[0], theta)
-    m[:, :3, :3] = c * torch.eye(3, dtype=theta.dtype, device=theta.device) + s * k + (1 - c) * torch.outer(v, v)
+    eye = torch.eye(3, dtype=theta.dtype, device=theta.device)
+    m[:, :3, :3] = c * eye + s * k + (1 - c) * torch.outer(v, v)
     return m
 
 

@@ -4,8 +4,9 @@ and ``p <- clip(p + sign(r_t - target) * images / (speed_kimg * 1000), 0, 1)``, 
 1 in ``speed_kimg`` thousand images.
 
 The signs are accumulated on the device and reduced over ranks after every D minibatch (no host
-synchronisation until an update), so every rank computes the same p. Ours: p is also clipped at 1 (stylegan2-ada-pytorch only
-clips at 0; above 1 its gates would be always on anyway, but the rotation split would not be).
+synchronisation until an update), so every rank computes the same p. Ours: p is also clipped at 1
+(stylegan2-ada-pytorch only clips at 0; above 1 its gates would be always on anyway, but the rotation
+split would not be).
 """
 
 from __future__ import annotations
@@ -29,12 +30,13 @@ class AdaController:
         self.device = torch.device(device)
         self.last_rt = float("nan")
         self._batch = torch.zeros(2, dtype=torch.float64, device=self.device)    # this minibatch, this rank
-        self._pending = torch.zeros(2, dtype=torch.float64, device=self.device)  # since the last update, all ranks
+        self._pending = torch.zeros(2, dtype=torch.float64, device=self.device)  # all ranks since last update
         self._minibatches = 0    # D minibatches since the last update
         self._images = 0         # images of those minibatches (global)
 
     def observe(self, sign_mean: torch.Tensor, count: int) -> None:
-        """Add ``count`` reals whose mean ``sign(D(real))`` is ``sign_mean`` (a tensor, kept on its device)."""
+        """Add ``count`` reals whose mean ``sign(D(real))`` is ``sign_mean`` (a tensor, kept on its
+        device)."""
         # Signs are integers: rounding the sum makes the statistic exact however the batch was split.
         signs = (sign_mean.detach().to(torch.float64) * count).round()
         self._batch = self._batch + torch.stack([signs, signs.new_tensor(float(count))])

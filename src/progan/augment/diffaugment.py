@@ -42,8 +42,10 @@ class DiffAugment:
     def __init__(self, policy: str = "color,translation,cutout") -> None:
         self.policies = parse_policy(policy)
 
-    def sample(self, n: int, shape: tuple[int, int, int], p: float, generator: torch.Generator) -> DiffAugmentParams:
-        """Parameters for ``n`` images of ``shape`` (C, H, W); ``p`` is ignored (DiffAugment always applies)."""
+    def sample(self, n: int, shape: tuple[int, int, int], p: float,
+               generator: torch.Generator) -> DiffAugmentParams:
+        """Parameters for ``n`` images of ``shape`` (C, H, W); ``p`` is ignored (DiffAugment always
+        applies)."""
         _, h, w = shape
         dev = generator.device
 

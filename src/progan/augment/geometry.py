@@ -58,7 +58,8 @@ def _centred(size: int, dtype: torch.dtype, device: torch.device) -> Tensor:
 
 
 def _map_grid(G_inv: Tensor, xs: Tensor, ys: Tensor) -> tuple[Tensor, Tensor]:
-    """``G_inv`` applied to every point of the grid ``xs`` x ``ys``: input x and y, each [n, len(ys), len(xs)]."""
+    """``G_inv`` applied to every point of the grid ``xs`` x ``ys``: input x and y, each
+    [n, len(ys), len(xs)]."""
     yy, xx = torch.meshgrid(ys, xs, indexing="ij")
     a = G_inv[:, None, None]
     return (a[..., 0, 0] * xx + a[..., 0, 1] * yy + a[..., 0, 2],
@@ -67,7 +68,8 @@ def _map_grid(G_inv: Tensor, xs: Tensor, ys: Tensor) -> tuple[Tensor, Tensor]:
 
 def source_coords(G_inv: Tensor, height: int, width: int) -> tuple[Tensor, Tensor]:
     """Input pixel indices (float, [n, H, W] each for x and y) that every output pixel centre maps to."""
-    vx, vy = _map_grid(G_inv, _centred(width, G_inv.dtype, G_inv.device), _centred(height, G_inv.dtype, G_inv.device))
+    vx, vy = _map_grid(G_inv, _centred(width, G_inv.dtype, G_inv.device),
+                       _centred(height, G_inv.dtype, G_inv.device))
     return vx + (width - 1) / 2, vy + (height - 1) / 2
 
 
@@ -145,7 +147,8 @@ def _needed_padding(G_inv: Tensor, size_x: int, size_y: int, taps: int, c: float
 
 
 def resample(images: Tensor, G_inv: Tensor) -> Tensor:
-    """Apply ``G_inv`` (output -> input, [n, 3, 3]) with ADA's filtered resampling; differentiable in ``images``."""
+    """Apply ``G_inv`` (output -> input, [n, 3, 3]) with ADA's filtered resampling; differentiable in
+    ``images``."""
     n, c, h, w = images.shape
     dtype, device = images.dtype, images.device
     f = _filter_taps(dtype, device)

@@ -29,7 +29,8 @@ RT_TERM = "scores/real_sign"  # the loss term holding E[sign(D(reals))] (see pro
 
 
 class StepAugment:
-    """The augmentation of one step on this rank: ``aug(images, role, rows)`` for ``rows`` of the rank's batch."""
+    """The augmentation of one step on this rank: ``aug(images, role, rows)`` for ``rows`` of the rank's
+    batch."""
 
     def __init__(self, pipe: AdaPipeline | DiffAugment, params: Mapping[str, Params],
                  controller: AdaController | None) -> None:
@@ -41,7 +42,8 @@ class StepAugment:
         # Outside autocast: the resampling filters and colour matrices stay in float32.
         with torch.autocast(images.device.type, enabled=False):
             out = self.pipe.apply(images, self.params[role][rows])  # type: ignore[arg-type]
-        if images.dim() == 4 and not images.is_contiguous() and images.is_contiguous(memory_format=torch.channels_last):
+        if (images.dim() == 4 and not images.is_contiguous()
+                and images.is_contiguous(memory_format=torch.channels_last)):
             out = out.contiguous(memory_format=torch.channels_last)
         return out
 
@@ -54,7 +56,8 @@ class StepAugment:
 class Augmenter:
     """Augmentation of a training run; with ``kind=none`` every method is a no-op (steps get ``None``)."""
 
-    def __init__(self, cfg: AugmentConfig, channels: int, seed: int, device: torch.device, world: World) -> None:
+    def __init__(self, cfg: AugmentConfig, channels: int, seed: int, device: torch.device,
+                 world: World) -> None:
         self.cfg = cfg
         self.channels = channels
         self.world = world
@@ -112,7 +115,8 @@ class Augmenter:
     def state_dict(self) -> dict[str, Any] | None:
         if self.pipe is None:
             return None
-        return {"kind": self.cfg.kind, "controller": None if self.controller is None else self.controller.state_dict()}
+        controller = None if self.controller is None else self.controller.state_dict()
+        return {"kind": self.cfg.kind, "controller": controller}
 
     def restore(self, ckpt: Checkpoint) -> None:
         """Continue from a snapshot; one written without augmentation (or another kind) starts afresh."""

@@ -31,7 +31,7 @@ class _LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         names = [
             m.name.replace("_", "-")
-            for m in pkgutil.iter_modules(__path__)  # type: ignore[name-defined]
+            for m in pkgutil.iter_modules(__path__)
             if not m.name.startswith("_")
         ]
         return sorted(names)
@@ -45,7 +45,8 @@ class _LazyGroup(click.Group):
         return command
 
 
-@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=_LazyGroup,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="progan")
 def cli() -> None:
     """Progressive Growing of GANs with BigGAN techniques: prepare data, train, evaluate, generate."""
@@ -69,7 +70,8 @@ def main(argv: list[str] | None = None) -> Any:
         sys.exit(130)
     except click.ClickException as e:
         # click's own usage errors, made one line like ours.
-        cmd = f" {e.ctx.command_path.split(' ', 1)[1]}" if getattr(e, "ctx", None) and " " in e.ctx.command_path else ""
+        ctx = e.ctx if isinstance(e, click.UsageError) else None
+        cmd = f" {ctx.command_path.split(' ', 1)[1]}" if ctx and " " in ctx.command_path else ""
         click.echo(f"progan{cmd}: error: {_one_line(e.format_message())}", err=True)
         sys.exit(2)
     except UserError as e:

@@ -27,7 +27,8 @@ from progan.sampling._cli import (
 @truncation_option
 @device_option
 @threads_option
-def command(network, base, plus, minus, out, class_, truncation, device, threads) -> None:
+def command(network: Path, base: list[int], plus: list[int], minus: str | None, out: Path, class_: int | None,
+            truncation: float | None, device: str, threads: int | None) -> None:
     """Latent arithmetic: mean(base) + mean(plus) - mean(minus), as a labelled sheet."""
     apply_threads(threads)
     from progan.device import resolve_device

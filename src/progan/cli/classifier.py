@@ -24,7 +24,8 @@ def command() -> None:
 @click.option("--seed", type=click.IntRange(min=0), default=0, help="Seed of the split, init and order.")
 @click.option("--device", default="auto", metavar="auto|cpu|cuda[:N]", help="Device.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def train(data, out, epochs, batch_size, seed, device, quiet) -> None:
+def train(data: Path, out: Path | None, epochs: int, batch_size: int, seed: int, device: str,
+          quiet: bool) -> None:
     """Train on DATA (90% / 10% held out) and save weights + metadata as safetensors."""
     from progan.cli.metrics import _device
     from progan.metrics.classifier import train_classifier_on_dataset
@@ -33,8 +34,8 @@ def train(data, out, epochs, batch_size, seed, device, quiet) -> None:
     out = out or Path(f"classifier-{data.resolve().name}.safetensors")
     if out.exists() and out.is_dir():
         raise UserError(f"--out {out} is a folder; give a file name")
-    result = train_classifier_on_dataset(data, out, epochs=epochs, batch_size=batch_size, seed=seed, device=dev,
-                                         progress=not quiet)
-    click.echo(f"saved {result.path}: held-out accuracy {result.test_accuracy:.4f} on {result.test_images} images "
-               f"({result.train_images} trained, {result.epochs} epochs, {result.seconds:.0f} s); "
+    result = train_classifier_on_dataset(data, out, epochs=epochs, batch_size=batch_size, seed=seed,
+                                         device=dev, progress=not quiet)
+    click.echo(f"saved {result.path}: held-out accuracy {result.test_accuracy:.4f} on {result.test_images} "
+               f"images ({result.train_images} trained, {result.epochs} epochs, {result.seconds:.0f} s); "
                f"use it with progan metrics --features {result.path}")

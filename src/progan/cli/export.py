@@ -16,7 +16,7 @@ from progan.sampling._cli import network_option
                    "Default: from the suffix of --out.")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Output file.")
 @click.option("--no-verify", is_flag=True, help="Skip comparing the export's output with PyTorch's.")
-def command(network, fmt, out, no_verify) -> None:
+def command(network: Path, fmt: str | None, out: Path, no_verify: bool) -> None:
     """Export the generator at its level of detail: inputs z [N, z_dim] (+ labels [N] if conditional)."""
     from progan.sampling._io import check_output_file
     from progan.sampling.export import export, resolve_format

@@ -32,7 +32,9 @@ from progan.sampling._cli import (
 @threads_option
 @click.option("--npz", is_flag=True,
               help="Also save the raw float images, seeds, labels and latents (images.npz).")
-def command(network, seeds, outdir, truncation, classes, grid, batch_size, device, threads, npz) -> None:
+def command(network: Path, seeds: list[int], outdir: Path, truncation: float | None,
+            classes: list[int] | None, grid: tuple[int, int] | None, batch_size: int, device: str,
+            threads: int | None, npz: bool) -> None:
     """Generate images: the same seed gives the same image on every run and batch size."""
     apply_threads(threads)
     from progan.device import resolve_device

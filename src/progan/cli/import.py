@@ -1,5 +1,6 @@
 # ruff: noqa: N999  (the module name is the command name: cli/<name>.py = `progan <name>`)
-"""``progan import``: the authors' pre-trained network pickles as progan snapshots (see :mod:`progan.importers`)."""
+"""``progan import``: the authors' pre-trained network pickles as progan snapshots (see
+:mod:`progan.importers`)."""
 
 from __future__ import annotations
 
@@ -36,5 +37,6 @@ def command(pkl: Path, out: Path | None, force: bool) -> None:
     cfg = imported.config
     classes = f"{cfg.num_classes} classes (AC-GAN)" if cfg.num_classes else "unconditional"
     click.echo(f"wrote {path}: {imported.source['format']} network, {cfg.resolution}x{cfg.resolution}, "
-               f"{cfg.channels} channel(s), {classes}, latent {cfg.latent_size}, fmap {cfg.fmap_base}/{cfg.fmap_max}, "
-               f"fused_scale={cfg.fused_scale}, minibatch-stddev group {cfg.mbstd_group_size}, lod {imported.lod:g}")
+               f"{cfg.channels} channel(s), {classes}, latent {cfg.latent_size}, "
+               f"fmap {cfg.fmap_base}/{cfg.fmap_max}, fused_scale={cfg.fused_scale}, "
+               f"minibatch-stddev group {cfg.mbstd_group_size}, lod {imported.lod:g}")

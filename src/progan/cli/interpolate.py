@@ -38,8 +38,9 @@ from progan.sampling._cli import (
 @batch_option
 @device_option
 @threads_option
-def command(network, out, seeds, frames, fps, mode, smoothing_sec, grid, class_, truncation, batch_size,
-            device, threads) -> None:
+def command(network: Path, out: Path, seeds: list[int] | None, frames: int, fps: float, mode: str,
+            smoothing_sec: float, grid: tuple[int, int] | None, class_: int | None, truncation: float | None,
+            batch_size: int, device: str, threads: int | None) -> None:
     """Render a video that walks through latent space."""
     apply_threads(threads)
     from progan.device import resolve_device

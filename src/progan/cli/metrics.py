@@ -27,23 +27,30 @@ def _device(name: str) -> str:
 @click.option("--metrics", "metric_list", required=True, metavar="LIST",
               help="Comma-separated: swd,msssim,fid,kid,is,pr,cas.")
 @click.option("--num", type=click.IntRange(min=2), default=10_000,
-              help="Generated images per metric (and as many reals). Paper sizes: SWD 16384, MS-SSIM 20000, FID 50000.")
+              help="Generated images per metric (and as many reals). "
+                   "Paper sizes: SWD 16384, MS-SSIM 20000, FID 50000.")
 @click.option("--real-vs-real", is_flag=True,
               help="Also compare two disjoint halves of the reals (the noise floor), reported first.")
-@click.option("--features", "features_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="Classifier file (progan classifier train) whose features replace Inception's; needed for cas.")
-@click.option("--inception-weights", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+@click.option("--features", "features_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None,
+              help="Classifier file (progan classifier train) whose features replace Inception's; "
+                   "needed for cas.")
+@click.option("--inception-weights", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None,
               help="TF-Inception weights file (weights-inception-2015-12-05-6726825d.pth); "
                    "or set PROGAN_INCEPTION_WEIGHTS.")
 @click.option("--truncation", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Redraw latent entries with |z| > T (truncation trick).")
-@click.option("--seed", type=click.IntRange(min=0), default=0, help="Seed of latents, real subsets and metrics.")
+@click.option("--seed", type=click.IntRange(min=0), default=0,
+              help="Seed of latents, real subsets and metrics.")
 @click.option("--device", default="auto", metavar="auto|cpu|cuda[:N]", help="Device.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=64, help="Images per generator/feature batch.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=64,
+              help="Images per generator/feature batch.")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Real-statistics cache. Default: <$PROGAN_CACHE or ~/.cache/progan>/metrics.")
-def command(network, data, metric_list, num, real_vs_real, features_path, inception_weights, truncation, seed,
-            device, batch_size, cache_dir) -> None:
+def command(network: Path | None, data: Path | None, metric_list: str, num: int, real_vs_real: bool,
+            features_path: Path | None, inception_weights: Path | None, truncation: float | None, seed: int,
+            device: str, batch_size: int, cache_dir: Path | None) -> None:
     """Evaluate snapshots with the paper's SWD and MS-SSIM, FID/KID/IS, precision/recall, class accuracy."""
     from progan.metrics.registry import check_metric_names
     from progan.metrics.report import MetricsRun, data_of_run, run_metrics, snapshots_of
@@ -60,8 +67,9 @@ def command(network, data, metric_list, num, real_vs_real, features_path, incept
             raise UserError(f"the run's data set {data} does not exist; pass --data DIR")
     if data is None:
         raise UserError("--data is required with --real-vs-real")
-    run = MetricsRun(network=network, data=data, metrics=names, num_images=num, seed=seed, device=_device(device),
-                     batch_size=batch_size, truncation=truncation, features_path=features_path,
+    run = MetricsRun(network=network, data=data, metrics=names, num_images=num, seed=seed,
+                     device=_device(device), batch_size=batch_size, truncation=truncation,
+                     features_path=features_path,
                      inception_weights=inception_weights, cache_dir=cache_dir, real_vs_real=real_vs_real,
                      snapshots=snapshots)
     run_metrics(run, echo=click.echo)

@@ -34,8 +34,9 @@ from progan.sampling._cli import apply_threads, device_option, network_option, t
               help="Class (conditional networks).")
 @device_option
 @threads_option
-def command(network, target, mask, outdir, steps, restarts, candidates, seed, lr, initial_noise, lap_weight,
-            class_, device, threads) -> None:
+def command(network: Path, target: Path, mask: Path | None, outdir: Path, steps: int, restarts: int,
+            candidates: int, seed: int, lr: float, initial_noise: float, lap_weight: float,
+            class_: int | None, device: str, threads: int | None) -> None:
     """Find the latent whose image best matches TARGET; with --mask, fill the masked region."""
     apply_threads(threads)
     from progan.device import resolve_device

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -37,14 +38,17 @@ def _number(token: str) -> float:
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "ignore_unknown_options": True})
 @click.option("--numbers", type=click.Path(dir_okay=True, path_type=Path), default=None,
               help="Text file of numbers, one per line or separated by commas/spaces.")
-@click.option("--mean", type=float, default=None, help=f"Mean of the drawn numbers [default: {DEFAULT_MEAN:g}].")
+@click.option("--mean", type=float, default=None,
+              help=f"Mean of the drawn numbers [default: {DEFAULT_MEAN:g}].")
 @click.option("--std", type=float, default=None, help=f"Std of the drawn numbers [default: {DEFAULT_STD:g}].")
 @click.option("--count", type=int, default=None, help=f"How many numbers to draw [default: {DEFAULT_COUNT}].")
 @click.option("--loss", type=click.Choice(LOSS_NAMES), default="non-saturating", show_default=True,
-              help="minimax: J(G) = -J(D); non-saturating: G maximises log D(G(z)); wgan-gp: critic + penalty.")
+              help="minimax: J(G) = -J(D); non-saturating: G maximises log D(G(z)); "
+                   "wgan-gp: critic + penalty.")
 @click.option("--steps", type=int, default=None,
               help="Training steps (G updates) [default: 2000; 1000 for wgan-gp].")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for the drawn numbers and training.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed for the drawn numbers and training.")
 @click.option("--compare", "compare", type=float, multiple=True, metavar="X",
               help="Values to compare: --compare 15 24 -3.")
 @click.argument("more_values", nargs=-1, type=click.UNPROCESSED, metavar="[Y ...]")
@@ -94,7 +98,7 @@ def command(numbers: Path | None, mean: float | None, std: float | None, count: 
 
     if numbers is not None:
         data = read_numbers(numbers)
-        source = {"kind": "file", "path": str(numbers)}
+        source: dict[str, Any] = {"kind": "file", "path": str(numbers)}
     else:
         data = draw_numbers(mean, std, count, seed)
         source = {"kind": "normal", "mean": mean, "std": std, "count": count}

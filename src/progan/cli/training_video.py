@@ -16,7 +16,7 @@ from progan.sampling._cli import fps_option
 @click.argument("run_dir", type=click.Path(path_type=Path), metavar="RUNDIR")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Output video, .mp4 or .gif.")
 @fps_option(10.0)
-def command(run_dir, out, fps) -> None:
+def command(run_dir: Path, out: Path, fps: float) -> None:
     """Show how a run's samples evolved: every fakes<kimg>.png, labelled with kimg and resolution."""
     from progan.sampling.training_video import fakes_of_run, training_video
     from progan.sampling.video import check_video_path

@@ -16,21 +16,28 @@ from progan.errors import UserError
 @click.option("--data", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Prepared data set. Default: the run's training_options.json.")
 @click.option("--metrics", "metric_list", default="swd,msssim", metavar="LIST",
-              help="Comma-separated metrics of `progan metrics` (e.g. swd,msssim or fid,pr,cas with --features).")
+              help="Comma-separated metrics of `progan metrics` "
+                   "(e.g. swd,msssim or fid,pr,cas with --features).")
 @click.option("--thresholds", default="0.25,0.5,0.75,1,1.25,1.5,2,none", metavar="LIST",
               help="Truncation thresholds; 'none' = untruncated normal latents.")
-@click.option("--num", type=click.IntRange(min=2), default=2048, help="Generated images per threshold (and as many reals).")
-@click.option("--features", "features_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+@click.option("--num", type=click.IntRange(min=2), default=2048,
+              help="Generated images per threshold (and as many reals).")
+@click.option("--features", "features_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None,
               help="Classifier file (progan classifier train) for fid/kid/pr/cas on its features.")
 @click.option("--standing-stats", type=click.IntRange(min=0), default=0,
-              help="Batch-norm G: recompute BN statistics from this many batches at each threshold (0: keep).")
+              help="Batch-norm G: recompute BN statistics from this many batches at each threshold "
+                   "(0: keep).")
 @click.option("--out", "outdir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder for truncation_sweep.json / .png. Default: beside the snapshot.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, help="Seed of latents, labels and real subsets.")
+@click.option("--seed", type=click.IntRange(min=0), default=0,
+              help="Seed of latents, labels and real subsets.")
 @click.option("--device", default="auto", metavar="auto|cpu|cuda[:N]", help="Device.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=64, help="Images per generator/feature batch.")
-def command(network, data, metric_list, thresholds, num, features_path, standing_stats, outdir, seed, device,
-            batch_size) -> None:
+@click.option("--batch-size", type=click.IntRange(min=1), default=64,
+              help="Images per generator/feature batch.")
+def command(network: Path, data: Path | None, metric_list: str, thresholds: str, num: int,
+            features_path: Path | None, standing_stats: int, outdir: Path | None, seed: int, device: str,
+            batch_size: int) -> None:
     """Fidelity/variety against the truncation threshold (BigGAN's truncation trick): JSON + plot."""
     import progan
     from progan.device import resolve_device
@@ -44,7 +51,8 @@ def command(network, data, metric_list, thresholds, num, features_path, standing
     if data is None:
         data = data_of_run(run_dir)
         if data is None or not Path(data).is_dir():
-            raise UserError(f"--data is required: no usable data path in a training_options.json beside {network}")
+            raise UserError("--data is required: no usable data path in a training_options.json "
+                            f"beside {network}")
     try:
         dev = resolve_device(device)
     except RuntimeError:

@@ -76,7 +76,7 @@ def _resize_array(images: np.ndarray, resolution: int) -> np.ndarray:
     out = np.empty(images.shape[:2] + (resolution, resolution), np.uint8)
     for i, img in enumerate(images):
         pil = Image.fromarray(img[0] if mode == "L" else img.transpose(1, 2, 0), mode)
-        arr = np.asarray(pil.resize((resolution, resolution), Image.LANCZOS))
+        arr = np.asarray(pil.resize((resolution, resolution), Image.Resampling.LANCZOS))
         out[i] = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
     return out
 

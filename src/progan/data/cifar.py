@@ -12,7 +12,7 @@ import io
 import pickle
 import tarfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
@@ -56,8 +56,14 @@ def safe_load(data: bytes) -> Any:
     return SafeUnpickler(io.BytesIO(data), encoding="latin1").load()
 
 
-_CIFAR10 = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"], "meta": "batches.meta"}
-_CIFAR100 = {"train": ["train"], "test": ["test"], "meta": "meta"}
+class _Layout(NamedTuple):
+    splits: dict[str, list[str]]  # split -> its batch files
+    meta: str                     # the file that names the classes
+
+
+_CIFAR10 = _Layout({"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]},
+                   "batches.meta")
+_CIFAR100 = _Layout({"train": ["train"], "test": ["test"]}, "meta")
 
 
 def find_cifar_dir(folder: Path) -> Path | None:
@@ -82,6 +88,13 @@ def _tar_getter(path: Path) -> tuple[Callable[[str], bytes], set[str]]:
     return get, set(members)
 
 
+def _folder_getter(folder: Path) -> Callable[[str], bytes]:
+    def get(name: str) -> bytes:
+        return (folder / name).read_bytes()
+
+    return get
+
+
 def open_cifar(path: Path, split: str) -> ArraySource:
     if path.is_file():
         get, names = _tar_getter(path)
@@ -90,11 +103,11 @@ def open_cifar(path: Path, split: str) -> ArraySource:
         if d is None:
             raise DataError(f"no CIFAR batches in {path}")
         names = {f.name for f in d.iterdir() if f.is_file()}
-        get = lambda name, d=d: (d / name).read_bytes()  # noqa: E731
+        get = _folder_getter(d)
     layout, fine = (_CIFAR10, False) if "data_batch_1" in names else (_CIFAR100, True)
-    if not set(layout["train"]) & names and not set(layout["test"]) & names:
+    if not set(layout.splits["train"]) & names and not set(layout.splits["test"]) & names:
         raise DataError(f"{path} is neither a CIFAR-10 nor a CIFAR-100 python archive")
-    wanted = (layout["train"] + layout["test"]) if split == "all" else layout[split]
+    wanted = (layout.splits["train"] + layout.splits["test"]) if split == "all" else layout.splits[split]
     missing = [n for n in wanted if n not in names]
     if missing:
         raise DataError(f"CIFAR source {path} lacks {', '.join(missing)} for split {split!r}")
@@ -102,16 +115,15 @@ def open_cifar(path: Path, split: str) -> ArraySource:
     for name in wanted:
         batch = _load(get, name, path)
         data, lab = batch.get("data"), batch.get("fine_labels" if fine else "labels")
-        is_batch = (isinstance(data, np.ndarray) and data.dtype == np.uint8 and data.ndim == 2
-                    and data.shape[1] == 3072 and lab is not None and len(lab) == len(data))
-        if not is_batch:
+        if not (isinstance(data, np.ndarray) and data.dtype == np.uint8 and data.ndim == 2
+                and data.shape[1] == 3072 and lab is not None and len(lab) == len(data)):
             raise DataError(f"{name} in {path} is not a CIFAR batch (expected uint8 data [N, 3072], labels)")
         images.append(data.reshape(-1, 3, 32, 32))
         labels.append(np.asarray(lab, dtype=np.int64))
     lab_all = np.concatenate(labels)
     class_names: list[str] = []
-    if layout["meta"] in names:
-        meta = _load(get, layout["meta"], path)
+    if layout.meta in names:
+        meta = _load(get, layout.meta, path)
         class_names = [str(n) for n in meta.get("fine_label_names" if fine else "label_names", [])]
     if len(class_names) <= int(lab_all.max(initial=0)):
         class_names = [str(i) for i in range(int(lab_all.max(initial=-1)) + 1)]

@@ -84,7 +84,8 @@ class Dataset:
         rows = np.asarray(rows, dtype=np.int64)
         order = np.argsort(rows, kind="stable")
         row_bytes = int(np.prod(level.shape[1:]))
-        if row_bytes < _PREAD_MIN_BYTES or not hasattr(os, "preadv") or not isinstance(level, np.memmap):
+        if (row_bytes < _PREAD_MIN_BYTES or not hasattr(os, "preadv") or not isinstance(level, np.memmap)
+                or level.filename is None):
             out = np.empty((len(rows),) + level.shape[1:], np.uint8)
             out[order] = level[rows[order]]
             return out
@@ -100,7 +101,7 @@ class Dataset:
         for i in order:
             done, offset = 0, base + int(rows[i]) * row_bytes
             while done < row_bytes:
-                n = os.preadv(fd, [flat[i, done:]], offset + done)
+                n = os.preadv(fd, [flat[i, done:].data], offset + done)
                 if n <= 0:
                     raise DataError(f"{level.filename} is shorter than its header says; "
                                     "prepare the data set again")

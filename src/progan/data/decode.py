@@ -42,7 +42,8 @@ def is_image_name(name: str) -> bool:
 
 def open_image(data: bytes | BinaryIO) -> Image.Image:
     """Open and fully decode an image (raises on truncated/corrupt data), EXIF orientation applied."""
-    img = Image.open(io.BytesIO(data) if isinstance(data, (bytes, bytearray, memoryview)) else data)
+    source = io.BytesIO(data) if isinstance(data, (bytes, bytearray, memoryview)) else data
+    img: Image.Image = Image.open(source)
     img.load()
     if img.getexif().get(_EXIF_ORIENTATION, 1) != 1:
         img = ImageOps.exif_transpose(img)
@@ -99,7 +100,7 @@ def fit(img: Image.Image, resolution: int, transform: str,
     if (box[2] - box[0], box[3] - box[1]) == (resolution, resolution):
         out = img.crop(box) if box != (0, 0, img.width, img.height) else img
     else:
-        out = img.resize((resolution, resolution), Image.LANCZOS, box=box)
+        out = img.resize((resolution, resolution), Image.Resampling.LANCZOS, box=box)
     arr = np.asarray(out, dtype=np.uint8)
     return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
 

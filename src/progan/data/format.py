@@ -18,5 +18,9 @@ def level_file(resolution: int) -> str:
 
 
 def sha256_file(path: Path) -> str:
+    # Read in blocks by hand: hashlib.file_digest needs Python 3.11, progan supports 3.10.
+    digest = hashlib.sha256()
     with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -89,8 +89,8 @@ def open_idx(folder: Path, split: str) -> ArraySource:
             raise DataError(f"{lab_file} has {len(lab)} labels for {len(img)} images in {f}")
         images.append(img)
         labels.append(lab)
-    has_labels = all(lab is not None for lab in labels)
-    lab_all = np.concatenate(labels).astype(np.int64) if has_labels else None  # type: ignore[arg-type]
+    present = [lab for lab in labels if lab is not None]
+    lab_all = np.concatenate(present).astype(np.int64) if len(present) == len(labels) else None
     if lab_all is not None and "fashion" in str(folder).lower() and lab_all.max(initial=0) < 10:
         class_names = FASHION_CLASSES
     elif lab_all is not None:

@@ -42,7 +42,8 @@ def grid_selection(ds: Dataset, cols: int, rows: int | None, seed: int) -> tuple
         out = np.full((ds.num_classes, cols), -1, np.int64)
         for c in range(ds.num_classes):
             members = np.flatnonzero(lab == c)
-            pick = rng.choice(members, size=min(cols, len(members)), replace=False) if len(members) else []
+            pick: np.ndarray | list[int] = (rng.choice(members, size=min(cols, len(members)), replace=False)
+                                            if len(members) else [])
             out[c, :len(pick)] = pick
         return out.ravel(), ds.num_classes
     rows = rows or cols

@@ -185,14 +185,14 @@ def _runs(rows: np.ndarray) -> list[tuple[int, int, int]]:
 
 
 def _pwrite_all(fd: int, block: np.ndarray, offset: int) -> None:
-    view = memoryview(block).cast("B")
+    view = block.data.cast("B")
     while len(view):
         n = os.pwrite(fd, view, offset)
         view, offset = view[n:], offset + n
 
 
 def _pread_all(fd: int, block: np.ndarray, offset: int) -> None:
-    view = memoryview(block).cast("B")
+    view = block.data.cast("B")
     while len(view):
         n = os.preadv(fd, [view], offset) if hasattr(os, "preadv") else _pread_into(fd, view, offset)
         if n <= 0:
@@ -279,7 +279,8 @@ class DatasetWriter:
 
     def _write_levels(self, kept: np.ndarray, resolutions: list[int], grey: bool,
                       progress: bool) -> dict[str, str]:
-        """Every level of the ``kept`` rows in one pass over the decoded file; the sha256 of each level file."""
+        """Every level of the ``kept`` rows in one pass over the decoded file; the sha256 of each level
+        file."""
         from tqdm import tqdm
 
         n = len(kept)
@@ -309,7 +310,7 @@ class DatasetWriter:
                 for lv, data in zip(lower, pyramid):
                     lv.write(rows, data)
                 for h, data in zip(hashes, [images] + pyramid):
-                    h.update(memoryview(data).cast("B"))
+                    h.update(data.data.cast("B"))
                 bar.update(len(rows))
             out_full.shrink(n)
         finally:

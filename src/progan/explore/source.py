@@ -12,6 +12,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from progan.errors import UserError
 from progan.training.snapshots import latest_checkpoint, list_snapshots
@@ -95,7 +96,7 @@ class RunSource:
         return [p for p in files if p.is_file()]
 
 
-def class_names_for(config: dict, num_classes: int) -> list[str]:
+def class_names_for(config: dict[str, Any], num_classes: int) -> list[str]:
     """Class names from the training data's ``dataset.json`` when the checkpoint's configuration leads to a
     prepared data set (or to the Fashion-MNIST demo set); otherwise the class indices as text."""
     from progan.data.cache import DEMO_NAME, cache_root

@@ -5,8 +5,9 @@ Karras et al. released their networks as pickles: the TF release's ``karras2018i
 Theano release's snapshots (``network.Network``; :mod:`progan.importers.theano_release`, as the TF
 release's ``legacy.py``). :func:`read_pickle` reads one with a restricted unpickler
 (:mod:`progan.importers._unpickle`), maps its keywords to a :class:`~progan.config.NetworkConfig`
-and its variables to progan's G / D / G_ema weights (Gs is the averaged G); :func:`progan.training.checkpoint.save_imported`
-writes them as a progan snapshot, :func:`load_generator` builds the generator in memory.
+and its variables to progan's G / D / G_ema weights (Gs is the averaged G);
+:func:`progan.training.checkpoint.save_imported` writes them as a progan snapshot,
+:func:`load_generator` builds the generator in memory.
 """
 
 from __future__ import annotations
@@ -51,9 +52,9 @@ class Imported:
         """``G``, ``D`` or ``G_ema`` as a progan module holding the imported weights, at the saved lod."""
         from progan.networks import Discriminator, Generator
 
-        net: torch.nn.Module = Discriminator(self.config) if name == "D" else Generator(self.config)
+        net = Discriminator(self.config) if name == "D" else Generator(self.config)
         net.load_state_dict(self.states[name])
-        net.lod = self.lod  # type: ignore[assignment]
+        net.lod = self.lod
         return net
 
 
@@ -67,7 +68,8 @@ def _release_state(net: NetworkState, role: str, func: str) -> dict[str, Any]:
     return state
 
 
-def _fill_from_shapes(kwargs: dict[str, Any], g_vars: dict[str, Any], d_vars: dict[str, Any]) -> dict[str, Any]:
+def _fill_from_shapes(kwargs: dict[str, Any], g_vars: dict[str, Any],
+                      d_vars: dict[str, Any]) -> dict[str, Any]:
     """Resolution, channels and label size from the variables when the keywords do not say them."""
     out = dict(kwargs)
     lods = [int(n[len("ToRGB_lod"):].split("/")[0]) for n in g_vars if n.startswith("ToRGB_lod")
@@ -83,7 +85,8 @@ def _fill_from_shapes(kwargs: dict[str, Any], g_vars: dict[str, Any], d_vars: di
 
 
 def read_pickle(path: str | os.PathLike[str]) -> Imported:
-    """Read a network pickle of the authors' releases; :class:`~progan.errors.UserError` (one line) otherwise."""
+    """Read a network pickle of the authors' releases; :class:`~progan.errors.UserError` (one line)
+    otherwise."""
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -106,7 +109,8 @@ def read_pickle(path: str | os.PathLike[str]) -> Imported:
         g_rules = {role: tf_release.generator_rules(cfg, set(variables[role])) for role in ("G", "Gs")}
         weights = {
             "G": tf_release.convert_weights(variables["G"], g_rules["G"], expected["G"], "G"),
-            "D": tf_release.convert_weights(variables["D"], tf_release.discriminator_rules(cfg), expected["D"], "D"),
+            "D": tf_release.convert_weights(variables["D"], tf_release.discriminator_rules(cfg),
+                                            expected["D"], "D"),
             "G_ema": tf_release.convert_weights(variables["Gs"], g_rules["Gs"], expected["G"], "Gs"),
         }
         lod = tf_release.lod_of(variables["Gs"], cfg, "Gs")

@@ -222,9 +222,11 @@ def load_networks(data: bytes) -> list[NetworkState]:
     except (pickle.UnpicklingError, EOFError):
         raise PickleRefused("it is truncated or damaged") from None
     except Exception as e:  # noqa: BLE001  (a malformed stream fails anywhere in the unpickler; nothing ran)
-        raise PickleRefused(f"it is not a readable pickle ({type(e).__name__}: {' '.join(str(e).split())[:80]})") from None
+        message = " ".join(str(e).split())[:80]
+        raise PickleRefused(f"it is not a readable pickle ({type(e).__name__}: {message})") from None
     obj = _resolve(obj)
-    if not isinstance(obj, (tuple, list)) or len(obj) != 3 or not all(isinstance(n, NetworkState) for n in obj):
+    if (not isinstance(obj, (tuple, list)) or len(obj) != 3
+            or not all(isinstance(n, NetworkState) for n in obj)):
         raise PickleRefused("it does not hold the three networks (G, D, Gs) of the authors' releases")
     kinds = {n.kind for n in obj}
     if len(kinds) != 1:

@@ -33,17 +33,20 @@ from progan.errors import UserError
 
 # Keyword defaults of the release's G_paper / D_paper (networks.py); None = nf(0) for latent_size.
 G_DEFAULTS: dict[str, Any] = {
-    "num_channels": 1, "resolution": 32, "label_size": 0, "fmap_base": 8192, "fmap_decay": 1.0, "fmap_max": 512,
-    "latent_size": None, "normalize_latents": True, "use_wscale": True, "use_pixelnorm": True,
-    "pixelnorm_epsilon": 1e-8, "use_leakyrelu": True, "dtype": "float32", "fused_scale": True, "structure": None,
+    "num_channels": 1, "resolution": 32, "label_size": 0, "fmap_base": 8192, "fmap_decay": 1.0,
+    "fmap_max": 512, "latent_size": None, "normalize_latents": True, "use_wscale": True,
+    "use_pixelnorm": True, "pixelnorm_epsilon": 1e-8, "use_leakyrelu": True, "dtype": "float32",
+    "fused_scale": True, "structure": None,
 }
 D_DEFAULTS: dict[str, Any] = {
-    "num_channels": 1, "resolution": 32, "label_size": 0, "fmap_base": 8192, "fmap_decay": 1.0, "fmap_max": 512,
-    "use_wscale": True, "mbstd_group_size": 4, "dtype": "float32", "fused_scale": True, "structure": None,
+    "num_channels": 1, "resolution": 32, "label_size": 0, "fmap_base": 8192, "fmap_decay": 1.0,
+    "fmap_max": 512, "use_wscale": True, "mbstd_group_size": 4, "dtype": "float32", "fused_scale": True,
+    "structure": None,
 }
 _SHARED = ("num_channels", "resolution", "label_size", "fmap_base", "fmap_decay", "fmap_max", "use_wscale")
 _BOOLS = {"normalize_latents", "use_wscale", "use_pixelnorm", "use_leakyrelu", "fused_scale"}
-_INTS = {"num_channels", "resolution", "label_size", "fmap_base", "fmap_max", "latent_size", "mbstd_group_size"}
+_INTS = {"num_channels", "resolution", "label_size", "fmap_base", "fmap_max", "latent_size",
+         "mbstd_group_size"}
 _FLOATS = {"fmap_decay", "pixelnorm_epsilon"}
 # Keywords a build function ignores (``**kwargs``) but real pickles hold: legacy.py gives every network it
 # converts from Theano ``mbstd_group_size=16``, G included.
@@ -62,11 +65,12 @@ def _settings(kwargs: Any, defaults: dict[str, Any], role: str, func: str) -> di
         if key in _IGNORED[func] and isinstance(value, (int, np.integer)):
             continue
         if key not in defaults:
-            raise ImportRefused(f"{role}'s static_kwargs sets {key}={value!r}, which the release's {func} does not take "
-                                "(a modified networks.py?); progan cannot tell what it means")
+            raise ImportRefused(f"{role}'s static_kwargs sets {key}={value!r}, which the release's {func} "
+                                "does not take (a modified networks.py?); progan cannot tell what it means")
         ok = ((key in _BOOLS and isinstance(value, (bool, np.bool_)))
               or (key in _INTS and isinstance(value, (int, np.integer)) and not isinstance(value, bool))
-              or (key in _FLOATS and isinstance(value, (int, float, np.floating)) and not isinstance(value, bool))
+              or (key in _FLOATS and isinstance(value, (int, float, np.floating))
+                  and not isinstance(value, bool))
               or (key == "latent_size" and value is None)
               or (key == "dtype" and isinstance(value, str))
               or (key == "structure" and value in (None, "linear", "recursive")))
@@ -85,15 +89,17 @@ def network_config(g_kwargs: Any, d_kwargs: Any) -> NetworkConfig:
     d = _settings(d_kwargs, D_DEFAULTS, "D", "D_paper")
     for key in _SHARED:
         if g[key] != d[key]:
-            raise ImportRefused(f"G has {key}={g[key]!r} but D has {key}={d[key]!r}; progan's G and D share one "
-                                f"network.{key}")
+            raise ImportRefused(f"G has {key}={g[key]!r} but D has {key}={d[key]!r}; progan's G and D share "
+                                f"one network.{key}")
     if not g["use_leakyrelu"]:
         raise ImportRefused("G uses ReLU (use_leakyrelu=False); progan's G uses leaky ReLU 0.2 only")
     if g["pixelnorm_epsilon"] != 1e-8:
-        raise ImportRefused(f"G has pixelnorm_epsilon={g['pixelnorm_epsilon']!r}; progan's pixel norm uses 1e-8")
+        raise ImportRefused(f"G has pixelnorm_epsilon={g['pixelnorm_epsilon']!r}; "
+                            "progan's pixel norm uses 1e-8")
     for role, s in (("G", g), ("D", d)):
         if s["dtype"] not in ("float32", "float16"):
-            raise ImportRefused(f"{role} has dtype={s['dtype']!r}; progan imports float32 or float16 networks")
+            raise ImportRefused(f"{role} has dtype={s['dtype']!r}; "
+                                "progan imports float32 or float16 networks")
     cfg = NetworkConfig(
         resolution=g["resolution"], channels=g["num_channels"], num_classes=g["label_size"],
         conditioning="acgan" if g["label_size"] > 0 else "none",
@@ -132,7 +138,8 @@ def _same(w: np.ndarray) -> np.ndarray:
 Rule = tuple[str, Callable[[np.ndarray], np.ndarray]]
 
 
-def _layer(rules: dict[str, Rule], ours: str, theirs: str, weight: Callable[[np.ndarray], np.ndarray]) -> None:
+def _layer(rules: dict[str, Rule], ours: str, theirs: str,
+           weight: Callable[[np.ndarray], np.ndarray]) -> None:
     rules[f"{ours}.weight"] = (f"{theirs}/weight", weight)
     rules[f"{ours}.bias"] = (f"{theirs}/bias", _same)
 
@@ -162,7 +169,8 @@ def discriminator_rules(cfg: NetworkConfig) -> dict[str, Rule]:
     for res in range(3, cfg.resolution_log2 + 1):
         scope, i = f"{2 ** res}x{2 ** res}", res - 2
         _layer(rules, f"blocks.{i}.conv0.conv", f"{scope}/Conv0", _conv)
-        _layer(rules, f"blocks.{i}.conv1.conv", f"{scope}/Conv1_down" if cfg.fused_scale else f"{scope}/Conv1", _conv)
+        conv1 = f"{scope}/Conv1_down" if cfg.fused_scale else f"{scope}/Conv1"
+        _layer(rules, f"blocks.{i}.conv1.conv", conv1, _conv)
     for res in range(2, cfg.resolution_log2 + 1):
         _layer(rules, f"from_rgb.{res - 2}.conv", f"FromRGB_lod{cfg.resolution_log2 - res}", _conv)
     return rules
@@ -193,14 +201,15 @@ def convert_weights(variables: dict[str, Any], rules: dict[str, Rule], expected:
             raise ImportRefused(f"progan's {role} has a parameter {key} that the release's network lacks")
         name, transform = rules[key]
         if name not in variables:
-            raise ImportRefused(f"{role} has no variable {name!r} (not a G_paper / D_paper network of this size?)")
+            raise ImportRefused(f"{role} has no variable {name!r} "
+                                "(not a G_paper / D_paper network of this size?)")
         value = np.asarray(variables[name])
         if not np.issubdtype(value.dtype, np.floating):
             raise ImportRefused(f"{role}'s variable {name!r} is not floating-point")
         array = np.ascontiguousarray(transform(value), dtype=np.float32)
         if tuple(array.shape) != tuple(target.shape):
-            raise ImportRefused(f"{role}'s variable {name!r} has shape {list(value.shape)}, which does not fit "
-                                f"the network its static_kwargs describe")
+            raise ImportRefused(f"{role}'s variable {name!r} has shape {list(value.shape)}, which does not "
+                                f"fit the network its static_kwargs describe")
         out[key] = torch.from_numpy(array)
     used = {rules[k][0] for k in expected}
     extra = sorted(set(variables) - used - {"lod"})

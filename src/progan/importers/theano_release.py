@@ -20,10 +20,12 @@ import numpy as np
 
 from progan.importers.tf_release import ImportRefused
 
-_FUNCS = {"G_paper": "G_paper", "G_progressive_8": "G_paper", "D_paper": "D_paper", "D_progressive_8": "D_paper"}
+_FUNCS = {"G_paper": "G_paper", "G_progressive_8": "G_paper",
+          "D_paper": "D_paper", "D_progressive_8": "D_paper"}
 # Keyword -> the only value legacy.py converts (None: any value, dropped).
-_REQUIRED: dict[str, Any] = {"label_size": 0, "use_batchnorm": False, "tanh_at_end": None, "mbstat_func": "Tstdeps",
-                             "mbstat_avg": "all", "mbdisc_kernels": None, "use_layernorm": False}
+_REQUIRED: dict[str, Any] = {"label_size": 0, "use_batchnorm": False, "tanh_at_end": None,
+                             "mbstat_func": "Tstdeps", "mbstat_avg": "all", "mbdisc_kernels": None,
+                             "use_layernorm": False}
 _SQRT2 = float(np.sqrt(2.0))
 
 
@@ -31,7 +33,8 @@ class _Params:
     """Lasagne's parameter list, read layer by layer into TF-release variables."""
 
     def __init__(self, values: Any, wscale: bool, role: str) -> None:
-        if not isinstance(values, (list, tuple)) or not all(isinstance(v, (np.ndarray, float)) for v in values):
+        if (not isinstance(values, (list, tuple))
+                or not all(isinstance(v, (np.ndarray, float)) for v in values)):
             raise ImportRefused(f"Theano {role}'s param_values is not a list of arrays")
         self.it: Iterator[np.ndarray] = iter(values)
         self.wscale, self.role = wscale, role
@@ -75,8 +78,8 @@ def convert_state(state: dict[str, Any]) -> dict[str, Any]:
     role = func[0]
     for key, value in _REQUIRED.items():
         if kwargs.pop(key, value) != value:
-            raise ImportRefused(f"Theano {role} has {key}={spec[key]!r}, which neither progan nor the TF release "
-                                f"converts (it must be {value!r})")
+            raise ImportRefused(f"Theano {role} has {key}={spec[key]!r}, which neither progan nor the TF "
+                                f"release converts (it must be {value!r})")
     kwargs.pop("use_gdrop", None)  # noise layers, off at evaluation
     kwargs["fused_scale"] = False
     if role == "D":

@@ -1,4 +1,5 @@
-"""Small separable FIR filters as sums of shifted slices: on CPU several times faster than a 1-channel conv2d."""
+"""Small separable FIR filters as sums of shifted slices: on CPU several times faster than a 1-channel
+conv2d."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import torch
 
 
 def fir(x: torch.Tensor, taps: "list[float] | torch.Tensor", dim: int, stride: int = 1) -> torch.Tensor:
-    """'valid' 1-D correlation of [N, C, H, W] ``x`` with ``taps`` along ``dim`` (2 or 3), keeping every ``stride``-th output."""
+    """'valid' 1-D correlation of [N, C, H, W] ``x`` with ``taps`` along ``dim`` (2 or 3), keeping every
+    ``stride``-th output."""
     k = len(taps)
     out_len = (x.shape[dim] - k) // stride + 1
     acc = None

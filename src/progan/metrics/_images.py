@@ -1,4 +1,5 @@
-"""Uniform, batched access to uint8 NCHW image sets given as NumPy arrays (memory-mapped or not) or tensors."""
+"""Uniform, batched access to uint8 NCHW image sets given as NumPy arrays (memory-mapped or not) or
+tensors."""
 
 from __future__ import annotations
 

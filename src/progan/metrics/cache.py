@@ -24,7 +24,8 @@ __all__ = ["cache_key", "default_cache_dir", "cached_arrays"]
 
 
 def default_cache_dir() -> Path:
-    """The ``metrics`` folder of progan's cache (:func:`progan.cache.cache_root`: $PROGAN_CACHE or ~/.cache/progan)."""
+    """The ``metrics`` folder of progan's cache (:func:`progan.cache.cache_root`: $PROGAN_CACHE or
+    ~/.cache/progan)."""
     return cache_root() / "metrics"
 
 
@@ -58,7 +59,8 @@ def cached_arrays(
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
+            # mypy matches the unpacked names against savez's allow_pickle: bool; they are array names.
+            np.savez(f, **arrays)  # type: ignore[arg-type]
         tmp.replace(path)
     except OSError:
         pass  # a read-only cache location only costs time

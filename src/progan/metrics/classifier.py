@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -29,8 +31,8 @@ FORMAT = "progan-classifier"
 FORMAT_VERSION = 1
 FEATURE_DIM = 128
 
-__all__ = ["Classifier", "ClassifierTrainResult", "train_classifier", "train_classifier_on_dataset", "load_classifier",
-           "save_classifier"]
+__all__ = ["Classifier", "ClassifierTrainResult", "train_classifier", "train_classifier_on_dataset",
+           "load_classifier", "save_classifier"]
 
 
 class Classifier(nn.Module):
@@ -98,11 +100,13 @@ def save_classifier(model: Classifier, path: str | Path, extra: dict[str, object
     tmp.replace(path)
 
 
-def load_classifier(path: str | Path, device: "str | torch.device" = "cpu") -> tuple[Classifier, dict, str]:
+def load_classifier(path: str | os.PathLike[str],
+                    device: "str | torch.device" = "cpu") -> tuple[Classifier, dict[str, Any], str]:
     """(model in eval mode, metadata, sha256 of the file); UserError if it is not a progan classifier."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"classifier file {path} does not exist; create one with progan classifier train --data DIR")
+        raise UserError(f"classifier file {path} does not exist; "
+                        "create one with progan classifier train --data DIR")
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = json.loads((f.metadata() or {}).get("progan", "{}"))
@@ -116,12 +120,14 @@ def load_classifier(path: str | Path, device: "str | torch.device" = "cpu") -> t
     try:
         model.load_state_dict(tensors)
     except RuntimeError as e:
-        raise UserError(f"{path} does not match the classifier architecture ({str(e).splitlines()[0]})") from None
+        raise UserError(f"{path} does not match the classifier architecture "
+                        f"({str(e).splitlines()[0]})") from None
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     return model.to(device).eval(), meta, digest
 
 
-def _accuracy(model: Classifier, images: np.ndarray, labels: np.ndarray, device: torch.device, bs: int) -> float:
+def _accuracy(model: Classifier, images: np.ndarray, labels: np.ndarray, device: torch.device,
+              bs: int) -> float:
     model.eval()
     correct = 0
     with torch.no_grad():
@@ -146,9 +152,11 @@ def train_classifier(
     source: str = "",
     progress: bool = False,
 ) -> ClassifierTrainResult:
-    """Train on uint8 [N, C, R, R] images with int labels (a seeded held-out share measures accuracy), save."""
+    """Train on uint8 [N, C, R, R] images with int labels (a seeded held-out share measures accuracy),
+    save."""
     if images.ndim != 4 or len(images) != len(labels):
-        raise UserError(f"classifier: expected uint8 [N, C, R, R] images and N labels, got {images.shape}, {labels.shape}")
+        raise UserError("classifier: expected uint8 [N, C, R, R] images and N labels, "
+                        f"got {images.shape}, {labels.shape}")
     num_classes = int(labels.max()) + 1
     if num_classes < 2:
         raise UserError("classifier: the data set needs at least 2 classes")
@@ -207,7 +215,8 @@ def train_classifier_on_dataset(
 
     ds = open_dataset(data_dir)
     if ds.labels is None or ds.num_classes < 2:
-        raise UserError(f"data set {data_dir} has no labels; prepare a labelled one (e.g. with --labels) to train a classifier")
+        raise UserError(f"data set {data_dir} has no labels; "
+                        "prepare a labelled one (e.g. with --labels) to train a classifier")
     return train_classifier(ds.images(ds.resolution), np.asarray(ds.labels), out, class_names=ds.class_names,
                             epochs=epochs, batch_size=batch_size, seed=seed, device=device,
                             source=str(Path(data_dir).resolve()), progress=progress)

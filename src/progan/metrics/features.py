@@ -35,7 +35,8 @@ def make_extractor(
     inception_weights: str | os.PathLike[str] | None,
     device: torch.device,
 ) -> FeatureExtractor:
-    """The classifier of ``features_path`` if given, else TF-Inception (UserError if its weights are missing)."""
+    """The classifier of ``features_path`` if given, else TF-Inception (UserError if its weights are
+    missing)."""
     if features_path:
         return _ClassifierExtractor(features_path, device)
     from progan.metrics.inception import InceptionV3
@@ -54,7 +55,8 @@ def extract(
     feats, logits = [], []
     with torch.no_grad():
         for start in range(0, len(source), batch_size):
-            f, lg = extractor.features_and_logits(source.batch(start, min(len(source), start + batch_size), device))
+            batch = source.batch(start, min(len(source), start + batch_size), device)
+            f, lg = extractor.features_and_logits(batch)
             feats.append(f.float().cpu().numpy())
             logits.append(lg.float().cpu().numpy())
     return {"features": np.concatenate(feats), "logits": np.concatenate(logits)}

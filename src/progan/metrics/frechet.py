@@ -41,12 +41,14 @@ def frechet_distance(
     *,
     eps: float = 1e-6,
 ) -> float:
-    """Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2) (FID when fed Inception pool3 statistics)."""
+    """Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2) (FID when fed Inception pool3
+    statistics)."""
     mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
     s1, s2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
     d = mu1.shape[0]
     if mu1.shape != (d,) or mu2.shape != (d,) or s1.shape != (d, d) or s2.shape != (d, d):
-        raise UserError(f"Fréchet distance: inconsistent shapes {mu1.shape}, {s1.shape}, {mu2.shape}, {s2.shape}")
+        raise UserError("Fréchet distance: inconsistent shapes "
+                        f"{mu1.shape}, {s1.shape}, {mu2.shape}, {s2.shape}")
     if not all(np.isfinite(a).all() for a in (mu1, mu2, s1, s2)):
         raise UserError("Fréchet distance: the statistics contain NaN or infinity (diverged generator?)")
     diff = mu1 - mu2

@@ -21,6 +21,7 @@ import types
 import urllib.request
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import torch
 
@@ -44,7 +45,8 @@ def import_fidelity_inception() -> types.ModuleType:
         return importlib.import_module(name)
     except ModuleNotFoundError as e:
         if e.name == "torch_fidelity":
-            raise UserError("FID/KID/IS with Inception need torch-fidelity: pip install --no-deps torch-fidelity "
+            raise UserError("FID/KID/IS with Inception need torch-fidelity: "
+                            "pip install --no-deps torch-fidelity "
                             "(or use --features FILE from progan classifier train)") from None
         if e.name != "torchvision":
             raise
@@ -53,7 +55,8 @@ def import_fidelity_inception() -> types.ModuleType:
     spec = importlib.util.find_spec("torch_fidelity")
     assert spec is not None and spec.submodule_search_locations is not None
     pkg = types.ModuleType("torch_fidelity")
-    pkg.__path__ = list(spec.submodule_search_locations)  # a bare package: submodules import, __init__ does not run
+    # A bare package: its submodules import, its __init__ does not run.
+    pkg.__path__ = list(spec.submodule_search_locations)
     sys.modules["torch_fidelity"] = pkg
     return importlib.import_module(name)
 
@@ -75,9 +78,9 @@ def resolve_weights(path: str | os.PathLike[str] | None, *, allow_download: bool
         cached = _hub_path().with_name(name)
         if cached.is_file():
             return cached
-    hint = (f"FID/KID/IS need the TF-Inception weights: download {WEIGHTS_URL} where there is internet and pass "
-            f"--inception-weights FILE (or set {ENV_WEIGHTS}); offline alternative: --features FILE from "
-            "progan classifier train")
+    hint = (f"FID/KID/IS need the TF-Inception weights: download {WEIGHTS_URL} where there is internet "
+            f"and pass --inception-weights FILE (or set {ENV_WEIGHTS}); offline alternative: "
+            "--features FILE from progan classifier train")
     if not allow_download:
         raise UserError(hint)
     dest = _hub_path()
@@ -103,7 +106,8 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
         else:
             sd = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unreadable file is the user's to fix
-        raise UserError(f"cannot read Inception weights {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise UserError(f"cannot read Inception weights {path}: {reason}") from None
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
         raise UserError(f"{path} is not an Inception state dict (expected a dict of tensors)")
     return sd
@@ -118,14 +122,14 @@ class InceptionV3(torch.nn.Module):
         path = resolve_weights(weights, allow_download=allow_download)
         state = load_state_dict(path)
         self.fingerprint = _fingerprint(path)
-        original = module.load_state_dict_from_url
-        module.load_state_dict_from_url = lambda *a, **k: state  # hand over our safely loaded weights
-        try:
-            self.net = module.FeatureExtractorInceptionV3("inception-v3-compat", ["2048", "logits_unbiased"])
-        except RuntimeError as e:
-            raise UserError(f"{path} does not match the Inception architecture ({str(e).splitlines()[0]})") from None
-        finally:
-            module.load_state_dict_from_url = original
+        # Hand over our safely loaded weights instead of torch-fidelity's download.
+        with mock.patch.object(module, "load_state_dict_from_url", lambda *a, **k: state):
+            try:
+                self.net = module.FeatureExtractorInceptionV3("inception-v3-compat",
+                                                              ["2048", "logits_unbiased"])
+            except RuntimeError as e:
+                raise UserError(f"{path} does not match the Inception architecture "
+                                f"({str(e).splitlines()[0]})") from None
 
     def features_and_logits(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if images.shape[1] == 1:

@@ -18,7 +18,7 @@ import torch
 
 from progan.errors import UserError
 from progan.metrics._filters import fir
-from progan.metrics._images import as_image_source, cache_batch
+from progan.metrics._images import ImageSource, as_image_source, cache_batch
 from progan.metrics._threads import map_batches
 
 WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
@@ -93,7 +93,7 @@ def ms_ssim_pairs(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def ms_ssim(
-    images: "np.ndarray | torch.Tensor",
+    images: "np.ndarray | torch.Tensor | ImageSource",
     *,
     device: "str | torch.device | None" = None,
     batch_size: int | None = None,

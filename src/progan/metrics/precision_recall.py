@@ -52,7 +52,8 @@ def precision_recall(
     r = torch.as_tensor(np.asarray(real_features), dtype=torch.float64, device=device)
     f = torch.as_tensor(np.asarray(fake_features), dtype=torch.float64, device=device)
     if r.ndim != 2 or f.ndim != 2 or r.shape[1] != f.shape[1]:
-        raise UserError(f"precision/recall: feature sets must be [N, D] with equal D, got {tuple(r.shape)}, {tuple(f.shape)}")
+        raise UserError("precision/recall: feature sets must be [N, D] with equal D, "
+                        f"got {tuple(r.shape)}, {tuple(f.shape)}")
     if min(len(r), len(f)) <= k:
         raise UserError(f"precision/recall needs more than k={k} images per set")
     precision = _coverage(f, r, knn_radii(r, k, block), block)

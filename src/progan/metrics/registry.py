@@ -11,6 +11,7 @@ import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import torch
@@ -30,6 +31,8 @@ from progan.metrics.swd import sliced_wasserstein
 from progan.numerics import metric_numerics
 
 DEFAULT_NUM_IMAGES = 10_000
+_CAS_NEEDS_CLASSIFIER = ("metric cas needs a classifier: pass --features FILE "
+                         "(progan classifier train --data DIR)")
 
 __all__ = ["METRICS", "FEATURE_METRICS", "EvalContext", "evaluate", "check_metric_names"]
 
@@ -60,8 +63,9 @@ class EvalContext:
     def real_features(self) -> dict[str, np.ndarray]:
         if self._real_feats is None:
             ext = self.extractor()
-            key = cache_key(kind="real-features", data=self.real_set.fingerprint, resolution=self.real_set.resolution,
-                            selection=self.real_selection, extractor=ext.fingerprint)
+            key = cache_key(kind="real-features", data=self.real_set.fingerprint,
+                            resolution=self.real_set.resolution, selection=self.real_selection,
+                            extractor=ext.fingerprint)
             self._real_feats = cached_arrays(self.cache_dir, "reals", key,
                                              lambda: extract(ext, self.reals, self.device, self.batch_size))
         return self._real_feats
@@ -114,13 +118,14 @@ def _is(ctx: EvalContext) -> dict[str, float]:
 
 
 def _pr(ctx: EvalContext) -> dict[str, float]:
-    p, r = precision_recall(ctx.real_features()["features"], ctx.fake_features()["features"], device=ctx.device)
+    p, r = precision_recall(ctx.real_features()["features"], ctx.fake_features()["features"],
+                            device=ctx.device)
     return {"precision": p, "recall": r}
 
 
 def _cas(ctx: EvalContext) -> dict[str, float]:
     if not ctx.features_path:
-        raise UserError("metric cas needs a classifier: pass --features FILE (progan classifier train --data DIR)")
+        raise UserError(_CAS_NEEDS_CLASSIFIER)
     if ctx.fake_labels is None:
         raise UserError("metric cas needs a conditional generator (or --real-vs-real on a labelled data set)")
     pred = ctx.fake_features()["logits"].argmax(axis=1)
@@ -149,7 +154,8 @@ def check_metric_names(metrics: list[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _check_features_available(names: list[str], features_path: str | None, inception_weights: str | None) -> None:
+def _check_features_available(names: list[str], features_path: str | None,
+                              inception_weights: str | None) -> None:
     """Fail before any sampling when a feature metric cannot run."""
     if not FEATURE_METRICS.intersection(names):
         return
@@ -159,7 +165,7 @@ def _check_features_available(names: list[str], features_path: str | None, incep
         load_classifier(features_path)
     else:
         if "cas" in names:
-            raise UserError("metric cas needs a classifier: pass --features FILE (progan classifier train --data DIR)")
+            raise UserError(_CAS_NEEDS_CLASSIFIER)
         from progan.metrics.inception import import_fidelity_inception, resolve_weights
 
         import_fidelity_inception()
@@ -206,13 +212,13 @@ def evaluate(
     iw = None if inception_weights is None else str(inception_weights)
     _check_features_available(names, fp, iw)
     dev = torch.device(device)
-    res = int(G.output_resolution) if G is not None and not real_vs_real else None
+    res = cast(int, G.output_resolution) if G is not None and not real_vs_real else None
     if res is None:
         from progan.data.dataset import open_dataset
 
         res = open_dataset(data_dir).resolution
     reals_set = open_reals(str(data_dir), res)
-    if G is not None and not real_vs_real and int(G.channels) != reals_set.dataset.channels:
+    if G is not None and not real_vs_real and cast(int, G.channels) != reals_set.dataset.channels:
         raise UserError(f"the generator makes {G.channels}-channel images, the data set has "
                         f"{reals_set.dataset.channels}; pass the data set it was trained on")
     if real_vs_real:
@@ -231,6 +237,6 @@ def evaluate(
         fakes = ImageSource(imgs)
     if rank != 0:
         return {}
-    ctx = EvalContext(reals, fakes, real_labels, fake_labels, reals_set, selection, seed, dev, batch_size, fp, iw,
-                      None if cache_dir is None else str(cache_dir))
+    ctx = EvalContext(reals, fakes, real_labels, fake_labels, reals_set, selection, seed, dev, batch_size,
+                      fp, iw, None if cache_dir is None else str(cache_dir))
     return {name: METRICS[name](ctx) for name in names}

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from progan.errors import UserError
 from progan.metrics.registry import check_metric_names, evaluate
@@ -55,7 +56,8 @@ def snapshots_of(network: Path) -> list[Path]:
         return [network]
     found = list_snapshots(network)
     if not found:
-        raise UserError(f"no network-snapshot-*.safetensors in {network}; pass a snapshot file or a run folder")
+        raise UserError(f"no network-snapshot-*.safetensors in {network}; "
+                        "pass a snapshot file or a run folder")
     return found
 
 
@@ -73,13 +75,13 @@ def data_of_run(run_dir: Path) -> Path | None:
     return Path(data) if isinstance(data, str) and data else None
 
 
-def _append_jsonl(path: Path, row: dict) -> None:
+def _append_jsonl(path: Path, row: dict[str, Any]) -> None:
     # One write of one line per call: concurrent appenders do not interleave within a line.
     with open(path, "a", encoding="utf-8") as f:
         f.write(json.dumps(row, allow_nan=True) + "\n")
 
 
-def run_metrics(run: MetricsRun, echo: Callable[[str], None] = print) -> list[dict]:
+def run_metrics(run: MetricsRun, echo: Callable[[str], None] = print) -> list[dict[str, Any]]:
     """Evaluate the reals against themselves (with ``real_vs_real``) and each snapshot; return the rows."""
     from progan import load_generator
 
@@ -91,16 +93,20 @@ def run_metrics(run: MetricsRun, echo: Callable[[str], None] = print) -> list[di
         t0 = time.time()
         G = load_generator(str(snap), device=run.device) if snap is not None else None
         results = evaluate(G, run.data, names, num_images=run.num_images, seed=run.seed, device=run.device,
-                           batch_size=run.batch_size, truncation=run.truncation, features_path=run.features_path,
+                           batch_size=run.batch_size, truncation=run.truncation,
+                           features_path=run.features_path,
                            inception_weights=run.inception_weights, cache_dir=run.cache_dir,
                            real_vs_real=snap is None)
         seconds = time.time() - t0
-        out_dir = None if run.network is None else (run.network if run.network.is_dir() else run.network.parent)
+        out_dir = (None if run.network is None
+                   else (run.network if run.network.is_dir() else run.network.parent))
+        snapshot = "reals-vs-reals" if snap is None else snap.name
         for name, values in results.items():
             row = {
                 "metric": name, "results": values,
-                "snapshot": "reals-vs-reals" if snap is None else snap.name, "kimg": None if snap is None else snapshot_kimg(snap),
-                "data": str(run.data), "num_images": run.num_images, "seed": run.seed, "truncation": run.truncation,
+                "snapshot": snapshot, "kimg": None if snap is None else snapshot_kimg(snap),
+                "data": str(run.data), "num_images": run.num_images, "seed": run.seed,
+                "truncation": run.truncation,
                 "features": None if run.features_path is None else str(run.features_path),
                 "real_vs_real": snap is None, "seconds": round(seconds, 3),
                 "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -108,7 +114,7 @@ def run_metrics(run: MetricsRun, echo: Callable[[str], None] = print) -> list[di
             rows.append(row)
             if out_dir is not None:
                 _append_jsonl(out_dir / f"metric-{name}.jsonl", row)
-        echo(format_table([r for r in rows if r["snapshot"] == ("reals-vs-reals" if snap is None else snap.name)]))
+        echo(format_table([r for r in rows if r["snapshot"] == snapshot]))
     return rows
 
 
@@ -116,7 +122,7 @@ def _fmt(v: float) -> str:
     return "nan" if math.isnan(v) else f"{v:.5g}"  # significant digits: KID lives near 1e-3, FID near 10
 
 
-def format_table(rows: list[dict]) -> str:
+def format_table(rows: list[dict[str, Any]]) -> str:
     """One line per metric value: snapshot, metric/key, value."""
     lines = [f"{'snapshot':<40} {'metric':<16} {'value':>12}"]
     for r in rows:

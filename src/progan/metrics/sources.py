@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -59,8 +59,11 @@ def open_reals(data_dir: str, resolution: int) -> RealSet:
 
 
 def sample_latents(shape: tuple[int, ...], truncation: float | None, gen: torch.Generator) -> torch.Tensor:
-    """N(0, I) latents; with ``truncation`` T, BigGAN's truncated normal (:func:`progan.latents.truncated_normal`)."""
-    return torch.randn(shape, generator=gen) if truncation is None else truncated_normal(shape, truncation, generator=gen)
+    """N(0, I) latents; with ``truncation`` T, BigGAN's truncated normal
+    (:func:`progan.latents.truncated_normal`)."""
+    if truncation is None:
+        return torch.randn(shape, generator=gen)
+    return truncated_normal(shape, truncation, generator=gen)
 
 
 def _device_of(G: torch.nn.Module, fallback: torch.device) -> torch.device:
@@ -98,7 +101,7 @@ def generate_samples(
         rng = np.random.default_rng(seed)
         labels = rng.choice(label_pool, num) if label_pool is not None else rng.integers(0, num_classes, num)
         labels = labels.astype(np.int64)
-    res, ch = int(G.output_resolution), int(G.channels)
+    res, ch = cast(int, G.output_resolution), cast(int, G.channels)
     out = np.empty((num, ch, res, res), np.uint8) if rank == 0 else None
     starts = list(range(0, num, batch_size))
     was_training = G.training
@@ -112,7 +115,7 @@ def generate_samples(
                         break
                     start = starts[j]
                     b = min(batch_size, num - start)
-                    z = sample_latents((b, int(G.z_dim)), truncation, gen)
+                    z = sample_latents((b, cast(int, G.z_dim)), truncation, gen)
                     if j % world_size == rank:
                         lab = None if labels is None else torch.from_numpy(labels[start : start + b]).to(dev)
                         x = G(z.to(dev), lab) if lab is not None else G(z.to(dev))

@@ -60,13 +60,15 @@ def _separable(x: torch.Tensor, taps: list[float], stride: int) -> torch.Tensor:
 
 
 def pyr_down(x: torch.Tensor) -> torch.Tensor:
-    """cv2.pyrDown: binomial blur with mirrored borders, then every second pixel. [N,C,H,W] -> [N,C,H/2,W/2]."""
+    """cv2.pyrDown: binomial blur with mirrored borders, then every second pixel.
+    [N,C,H,W] -> [N,C,H/2,W/2]."""
     return _separable(x, _taps(1.0), stride=2)
 
 
 def pyr_up(x: torch.Tensor) -> torch.Tensor:
     """pyrUp as the reference code computes it: zero-insert to twice the size, then the mirrored blur with
-    4x the kernel (scipy.ndimage mode='mirror' on the zero-inserted image, the reference's cv2.pyrUp stand-in)."""
+    4x the kernel (scipy.ndimage mode='mirror' on the zero-inserted image, the reference's cv2.pyrUp
+    stand-in)."""
     n, c, h, w = x.shape
     up = x.new_zeros(n, c, 2 * h, 2 * w)
     up[:, :, ::2, ::2] = x
@@ -216,9 +218,9 @@ def _projected_w1_sum(
         pb = _sort_rows_(np.matmul(wn, b.numpy().T, out=bufs[1][:k]))
         np.abs(np.subtract(pa, pb, out=pa), out=pa)
         return float(pa.sum(axis=1).sum(dtype=np.float64))  # pairwise float32 per row: ~1e-7 relative
-    pa = torch.mm(w, a.T).sort(dim=1).values
-    pb = torch.mm(w, b.T).sort(dim=1).values
-    return float(pa.sub_(pb).abs_().sum(dtype=torch.float64))
+    ta = torch.mm(w, a.T).sort(dim=1).values
+    tb = torch.mm(w, b.T).sort(dim=1).values
+    return float(ta.sub_(tb).abs_().sum(dtype=torch.float64))
 
 
 def _sliced_distance(
@@ -247,8 +249,8 @@ def _sliced_distance(
 
 
 def sliced_wasserstein(
-    reals: "np.ndarray | torch.Tensor",
-    fakes: "np.ndarray | torch.Tensor",
+    reals: "np.ndarray | torch.Tensor | ImageSource",
+    fakes: "np.ndarray | torch.Tensor | ImageSource",
     *,
     seed: int = 0,
     device: "str | torch.device | None" = None,
@@ -278,7 +280,8 @@ def sliced_wasserstein(
     tile_gray = a.channels == 1
     if any(r % 2 for r in resolutions[:-1]):
         raise UserError(f"SWD: the {a.resolution}x{a.resolution} pyramid halves to an odd size above 16 px "
-                        f"({resolutions}); use images whose size halves evenly down to 16 (e.g. a power of two)")
+                        f"({resolutions}); use images whose size halves evenly down to 16 "
+                        "(e.g. a power of two)")
     out: dict[str, float] = {}
     sources = [_GaussianLevel(a), _GaussianLevel(b)]
     # Every level has N*P descriptors of the same size (7x7 at every level >= 16 px), so the descriptor and
@@ -300,8 +303,8 @@ def sliced_wasserstein(
             nxt = _level_descriptors(src, last, keep, centres, patch, dev,
                                      batch_size or cache_batch(src.base), descs[i])
             _normalise_(descs[i], src.channels)
-            sources[i] = _GaussianLevel(ImageSource(nxt)) if nxt is not None else _GaussianLevel(src.base,
-                                                                                                 src.downs + 1)
+            sources[i] = (_GaussianLevel(ImageSource(nxt)) if nxt is not None
+                          else _GaussianLevel(src.base, src.downs + 1))
         out[str(res)] = _sliced_distance(descs[0], descs[1], gen, tile_gray, chunk, bufs) * 1e3
     out["avg"] = float(np.mean([out[str(r)] for r in resolutions]))
     return out

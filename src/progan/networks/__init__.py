@@ -4,8 +4,6 @@
 training loop and checkpoint loading only ever go through them.
 """
 
-from torch import nn
-
 from progan.config import NetworkConfig
 from progan.networks import biggan
 from progan.networks.progressive import Discriminator, Generator, lod_level_alpha
@@ -13,15 +11,17 @@ from progan.networks.progressive import Discriminator, Generator, lod_level_alph
 __all__ = ["Discriminator", "Generator", "lod_level_alpha", "build_generator", "build_discriminator"]
 
 
-def build_generator(cfg: NetworkConfig) -> nn.Module:
-    """The generator of ``cfg`` (ProGAN's progressive G by default; BigGAN's for ``architecture="biggan"``)."""
+def build_generator(cfg: NetworkConfig) -> Generator | biggan.Generator:
+    """The generator of ``cfg`` (ProGAN's progressive G by default; BigGAN's for
+    ``architecture="biggan"``)."""
     if cfg.architecture == "biggan":
         return biggan.Generator(cfg)
     return Generator(cfg)
 
 
-def build_discriminator(cfg: NetworkConfig) -> nn.Module:
-    """The discriminator of ``cfg`` (ProGAN's progressive D by default; BigGAN's for ``architecture="biggan"``)."""
+def build_discriminator(cfg: NetworkConfig) -> Discriminator | biggan.Discriminator:
+    """The discriminator of ``cfg`` (ProGAN's progressive D by default; BigGAN's for
+    ``architecture="biggan"``)."""
     if cfg.architecture == "biggan":
         return biggan.Discriminator(cfg)
     return Discriminator(cfg)

@@ -73,7 +73,8 @@ def _checked(specs: list[BlockSpec], net: str) -> list[BlockSpec]:
 
 def generator_arch(resolution: int, ch: int, attention: list[int] | tuple[int, ...] = ()) -> list[BlockSpec]:
     widths = [ch * m for m in G_WIDTHS[resolution]]
-    return _checked([BlockSpec(widths[i], widths[i + 1], BOTTOM << (i + 1), True, (BOTTOM << (i + 1)) in attention)
+    return _checked([BlockSpec(widths[i], widths[i + 1], BOTTOM << (i + 1), True,
+                               (BOTTOM << (i + 1)) in attention)
                      for i in range(len(widths) - 1)], "G")
 
 
@@ -90,7 +91,8 @@ def discriminator_arch(resolution: int, channels: int, ch: int,
 class GBlock(nn.Module):
     """Residual up-block of BigGAN's G; ``which_bn(channels, cond_dim)`` makes its (conditional) norms."""
 
-    def __init__(self, spec: BlockSpec, which_conv: ConvFactory, which_bn: Callable[[int], nn.Module]) -> None:
+    def __init__(self, spec: BlockSpec, which_conv: ConvFactory,
+                 which_bn: Callable[[int], nn.Module]) -> None:
         super().__init__()
         self.bn1 = which_bn(spec.in_ch)
         self.conv1 = which_conv(spec.in_ch, spec.out_ch, 3)
@@ -157,7 +159,8 @@ class _BigGANBase(nn.Module):
 
     def _check_lod(self, lod: float | None) -> None:
         if lod not in (None, 0, 0.0) or self.lod != 0:
-            raise ValueError(f"the biggan architecture does not grow: lod must be 0, got {self.lod if lod is None else lod}")
+            raise ValueError("the biggan architecture does not grow: lod must be 0, "
+                             f"got {self.lod if lod is None else lod}")
 
 
 class Generator(_BigGANBase):
@@ -210,7 +213,8 @@ class Discriminator(_BigGANBase):
         which_conv = functools.partial(conv2d, sn=sn, ortho=cfg.ortho_init)
         which_linear = functools.partial(linear, sn=sn, ortho=cfg.ortho_init)
         arch = discriminator_arch(cfg.resolution, cfg.channels, cfg.biggan_ch, cfg.attention)
-        self.blocks = nn.ModuleList(DBlock(spec, which_conv, preactivation=i > 0) for i, spec in enumerate(arch))
+        self.blocks = nn.ModuleList(DBlock(spec, which_conv, preactivation=i > 0)
+                                    for i, spec in enumerate(arch))
         features = arch[-1].out_ch
         self.acgan = cfg.conditioning == "acgan"
         if self.acgan:
@@ -229,7 +233,8 @@ class Discriminator(_BigGANBase):
         self._check_lod(lod)
         r = self.resolution
         if images.dim() != 4 or images.shape[1:] != (self.channels, r, r):
-            raise ValueError(f"images must have shape [N, {self.channels}, {r}, {r}], got {list(images.shape)}")
+            raise ValueError(f"images must have shape [N, {self.channels}, {r}, {r}], "
+                             f"got {list(images.shape)}")
         h = images
         for block in self.blocks:
             h = block(h)

@@ -37,10 +37,12 @@ class LatentConditioner(nn.Module):
         self.chunk = cfg.latent_size // (num_blocks + 1) if cfg.hierarchical_z else 0
         # No SN on the shared embedding: it is a lookup table, not a layer whose Lipschitz constant matters
         # (BigGAN); it is also left out of the orthogonal regularisation.
-        self.shared = embedding(num_classes, cfg.shared_dim, sn=False, ortho=cfg.ortho_init) if num_classes else None
+        self.shared = (embedding(num_classes, cfg.shared_dim, sn=False, ortho=cfg.ortho_init)
+                       if num_classes else None)
         self.cond_dim = (cfg.shared_dim if num_classes else 0) + self.chunk
         self.input_dim = self.chunk or self.z_dim
-        # ProGAN normalises z (whole, before any split); BigGAN takes it as drawn (its presets set this false).
+        # ProGAN normalises z (whole, before any split); BigGAN takes it as drawn (its presets set this
+        # false).
         self.normalize = cfg.normalize_latents
 
     def embed(self, labels: Tensor | None, n: int) -> Tensor | None:
@@ -68,7 +70,8 @@ class LatentConditioner(nn.Module):
 
 
 def cbn_factory(cfg: NetworkConfig, cond_dim: int) -> Callable[[int], nn.Module]:
-    """``which_bn(channels)``: conditional BN reading ``cond_dim``-vectors through (SN'd when G's layers are) linears."""
+    """``which_bn(channels)``: conditional BN reading ``cond_dim``-vectors through (SN'd when G's layers
+    are) linears."""
     sn = cfg.spectral_norm in ("g", "both")
     return functools.partial(CondBatchNorm2d, cond_dim=cond_dim,
                              which_linear=functools.partial(linear, sn=sn, ortho=cfg.ortho_init))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -72,7 +73,8 @@ class _ConvAct(nn.Module):
     def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         # In place: the conv's output is not needed for its backward, and leaky ReLU's own
         # backward (and double backward, for the gradient penalty) works from its output.
-        x = F.leaky_relu(self._conv_pool_bias(x) if self.pool_first else self.conv(x), LRELU_SLOPE, inplace=True)
+        x = F.leaky_relu(self._conv_pool_bias(x) if self.pool_first else self.conv(x), LRELU_SLOPE,
+                         inplace=True)
         if self.cbn is not None:
             return self.cbn(x, y)
         return pixel_norm(x) if self.norm else x
@@ -81,12 +83,14 @@ class _ConvAct(nn.Module):
 class _GInput(nn.Module):
     """4x4 block: dense latent -> 4x4 x nf(1) (gain sqrt(2)/4, mimicking a 4x4 transposed conv), 3x3 conv."""
 
-    def __init__(self, in_features: int, channels: int, which_conv: ConvFactory, which_linear: LinearFactory, *,
-                 norm: bool, cbn: Callable[[int], nn.Module] | None = None) -> None:
+    def __init__(self, in_features: int, channels: int, which_conv: ConvFactory,
+                 which_linear: LinearFactory, *, norm: bool,
+                 cbn: Callable[[int], nn.Module] | None = None) -> None:
         super().__init__()
         self.channels = channels
         self.dense = which_linear(in_features, channels * 16, gain=math.sqrt(2.0) / 4, bias=False)
-        self.bias = nn.Parameter(torch.zeros(channels))  # one per feature map, as TF's apply_bias after reshape
+        # One per feature map, as TF's apply_bias after the reshape.
+        self.bias = nn.Parameter(torch.zeros(channels))
         self.conv = _ConvAct(channels, channels, 3, which_conv, norm=norm, cbn=cbn)
         self.norm = norm
         self.cbn = cbn(channels) if cbn is not None else None
@@ -137,7 +141,8 @@ class _DOutput(nn.Module):
         super().__init__()
         c1, c0 = cfg.nf(1), cfg.nf(0)
         # As the TF release, a group of one sample has no spread: group sizes 0 and 1 both disable.
-        self.mbstd = MinibatchStddev(cfg.mbstd_group_size, cfg.mbstd_num_features) if cfg.mbstd_group_size > 1 else None
+        self.mbstd = (MinibatchStddev(cfg.mbstd_group_size, cfg.mbstd_num_features)
+                      if cfg.mbstd_group_size > 1 else None)
         extra = cfg.mbstd_num_features if self.mbstd is not None else 0
         self.conv = _ConvAct(c1 + extra, c1, 3, which_conv, norm=False)
         self.dense0 = which_linear(c1 * 16, c0)
@@ -207,8 +212,10 @@ class Generator(_Progressive):
         self.conditioner = (LatentConditioner(cfg, self.resolution_log2 - 1, self.num_classes)
                             if cfg.resolved_g_norm == "cbn" else None)
         cbn = cbn_factory(cfg, self.conditioner.cond_dim) if self.conditioner is not None else None
-        in_features = self.conditioner.input_dim if self.conditioner is not None else self.z_dim + self.num_classes
-        self.blocks = nn.ModuleList([_GInput(in_features, cfg.nf(1), which_conv, which_linear, norm=pn, cbn=cbn)])
+        in_features = (self.conditioner.input_dim if self.conditioner is not None
+                       else self.z_dim + self.num_classes)
+        self.blocks = nn.ModuleList([_GInput(in_features, cfg.nf(1), which_conv, which_linear, norm=pn,
+                                             cbn=cbn)])
         for res in range(3, self.resolution_log2 + 1):
             block: nn.Module = _GBlock(cfg.nf(res - 2), cfg.nf(res - 1), which_conv, norm=pn, cbn=cbn)
             if 1 << res in cfg.attention:
@@ -244,7 +251,8 @@ class Generator(_Progressive):
         level, alpha = self._level_alpha(lod)
         return self.forward_at(z, labels, level, None if alpha >= 1.0 else alpha)
 
-    def forward_at(self, z: Tensor, labels: Tensor | None, level: int, alpha: Tensor | float | None) -> Tensor:
+    def forward_at(self, z: Tensor, labels: Tensor | None, level: int,
+                   alpha: Tensor | float | None) -> Tensor:
         """:meth:`forward` at working resolution ``2**level`` with the newest block blended in by ``alpha``
         (None: a stable phase). What ``torch.compile`` sees (:mod:`progan.training.compiling`): a fade
         weight passed as a tensor is an input of the compiled graph, not a constant to recompile for."""
@@ -322,7 +330,8 @@ class Discriminator(_Progressive):
             for i in range(top - 1, 0, -1):
                 x = self.blocks[i](x)
         if self.projection is not None:
-            h = self.blocks[0].features(x)
-            return self.blocks[0].dense1(h)[:, 0] + projection_term(self.projection, h, labels), None
+            head = cast(_DOutput, self.blocks[0])  # the ModuleList's first block is always the output block
+            h = head.features(x)
+            return head.dense1(h)[:, 0] + projection_term(self.projection, h, labels), None
         out = self.blocks[0](x)
         return out[:, 0], (out[:, 1:] if self.num_logits else None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
@@ -36,7 +38,7 @@ def accumulate_standing_stats(
     G.train()
     try:
         for _ in range(num_batches):
-            shape = (batch_size, int(G.z_dim))  # type: ignore[arg-type]
+            shape = (batch_size, cast(int, G.z_dim))
             z = torch.randn(shape, generator=gen) if truncation is None else \
                 truncated_normal(shape, truncation, generator=gen)
             k = int(getattr(G, "num_classes", 0) or 0)

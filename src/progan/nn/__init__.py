@@ -1,4 +1,5 @@
-"""Layers of the progressive networks: equalized-lr conv/dense, pixel norm, minibatch stddev, 2x resampling."""
+"""Layers of the progressive networks: equalized-lr conv/dense, pixel norm, minibatch stddev, 2x
+resampling."""
 
 from progan.nn.equalized import EqualizedConv2d, EqualizedLinear
 from progan.nn.mbstd import MinibatchStddev, minibatch_stddev

@@ -28,7 +28,8 @@ def _bcast(v: Tensor) -> Tensor:
 
 
 class _CrossReplicaNorm(torch.autograd.Function):
-    """``x_hat = (x - mean) / sqrt(var + eps)`` in float32, with mean and (biased) var over every rank's batch."""
+    """``x_hat = (x - mean) / sqrt(var + eps)`` in float32, with mean and (biased) var over every rank's
+    batch."""
 
     @staticmethod
     def forward(ctx: Any, x: Tensor, eps: float, group: Any) -> tuple[Tensor, Tensor, Tensor, Tensor]:

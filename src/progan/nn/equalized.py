@@ -24,7 +24,8 @@ class _Equalized(nn.Module):
     weight: Tensor
     bias: Tensor | None
 
-    def _init_weight(self, shape: tuple[int, ...], fan_in: int, gain: float, equalized: bool, bias: bool) -> None:
+    def _init_weight(self, shape: tuple[int, ...], fan_in: int, gain: float, equalized: bool,
+                     bias: bool) -> None:
         self.fan_in = fan_in
         self.gain = gain
         self.equalized = equalized

@@ -24,7 +24,8 @@ def minibatch_stddev(x: Tensor, group_size: int, num_features: int = 1, eps: flo
         raise ValueError(f"minibatch size {n} must be divisible by the minibatch-stddev group size {g}")
     if c % num_features != 0:
         raise ValueError(f"{c} channels cannot be split into {num_features} minibatch-stddev features")
-    y = x.to(torch.promote_types(x.dtype, torch.float32)).reshape(n // g, g, num_features, c // num_features, h, w)
+    y = x.to(torch.promote_types(x.dtype, torch.float32))
+    y = y.reshape(n // g, g, num_features, c // num_features, h, w)
     y = y - y.mean(dim=1, keepdim=True)                        # spelled out: ~10x faster than Tensor.var here
     y = torch.sqrt(y.square().mean(dim=1) + eps)              # [M, F, C/F, H, W]
     y = y.mean(dim=(2, 3, 4)).to(x.dtype)                     # [M, F]

@@ -12,7 +12,8 @@ from progan.nn.spectral import SN_LINEAR, LinearFactory, embedding
 
 
 class ProjectionHead(nn.Module):
-    """``[N, F]`` features (and class indices ``[N]``) -> scores ``[N]``; unconditional when ``num_classes == 0``."""
+    """``[N, F]`` features (and class indices ``[N]``) -> scores ``[N]``; unconditional when
+    ``num_classes == 0``."""
 
     def __init__(
         self,
@@ -35,7 +36,7 @@ class ProjectionHead(nn.Module):
         return out + projection_term(self.embed, h, labels)
 
 
-def projection_term(embed: nn.Module, h: Tensor, labels: Tensor | None) -> Tensor:
+def projection_term(embed: nn.Embedding, h: Tensor, labels: Tensor | None) -> Tensor:
     """``<embed(y), h>`` per sample: ``[N]``. Labels are class indices ``[N]`` (or soft rows ``[N, K]``,
     which project onto the label-weighted mix of class embeddings)."""
     if labels is None:

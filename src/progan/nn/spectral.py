@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -32,10 +33,14 @@ ConvFactory = Callable[..., nn.Module]
 LinearFactory = Callable[..., nn.Module]
 """``which_linear(in_features, out_features, bias=True) -> module``."""
 
+M = TypeVar("M", bound=nn.Module)
 
-def spectral_norm(module: nn.Module, n_power_iterations: int = 1) -> nn.Module:
+
+def spectral_norm(module: M, n_power_iterations: int = 1) -> M:
     """Spectrally normalise ``module.weight`` in place (torch parametrization; u, v kept as buffers)."""
-    return parametrizations.spectral_norm(module, n_power_iterations=n_power_iterations, eps=SN_EPS)
+    # torch registers the parametrization on ``module`` itself and returns it.
+    parametrizations.spectral_norm(module, n_power_iterations=n_power_iterations, eps=SN_EPS)
+    return module
 
 
 def spectral_norms(module: nn.Module) -> list[tuple[nn.Module, _SpectralNorm]]:
@@ -43,7 +48,9 @@ def spectral_norms(module: nn.Module) -> list[tuple[nn.Module, _SpectralNorm]]:
     found: list[tuple[nn.Module, _SpectralNorm]] = []
     for m in module.modules():
         if parametrize.is_parametrized(m, "weight"):
-            found += [(m, p) for p in m.parametrizations.weight if isinstance(p, _SpectralNorm)]  # type: ignore
+            # torch's stubs type module attributes as Tensor | Module; this one is parametrize's ModuleDict.
+            found += [(m, p) for p in m.parametrizations.weight  # type: ignore[union-attr]
+                      if isinstance(p, _SpectralNorm)]
     return found
 
 
@@ -109,7 +116,8 @@ def conv2d(
     sn: bool = True,          # spectral normalisation, one power iteration per training forward
     ortho: bool = True,       # orthogonal init (BigGAN); False keeps torch's default init
 ) -> nn.Module:
-    """``kernel_size`` conv with 'same' padding, optionally orthogonally initialised and spectrally normalised."""
+    """``kernel_size`` conv with 'same' padding, optionally orthogonally initialised and spectrally
+    normalised."""
     m = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=bias)
     return with_options(m, sn=sn, ortho=ortho)
 
@@ -125,7 +133,8 @@ def equalized_conv2d(
     sn: bool = False,
     ortho: bool = False,
 ) -> nn.Module:
-    """The progressive networks' conv (:class:`~progan.nn.equalized.EqualizedConv2d`) with BigGAN's options."""
+    """The progressive networks' conv (:class:`~progan.nn.equalized.EqualizedConv2d`) with BigGAN's
+    options."""
     m = EqualizedConv2d(in_channels, out_channels, kernel_size, gain=gain, equalized=equalized, bias=bias)
     return with_options(m, sn=sn, ortho=ortho)
 
@@ -140,18 +149,20 @@ def equalized_linear(
     sn: bool = False,
     ortho: bool = False,
 ) -> nn.Module:
-    """The progressive networks' dense layer (:class:`~progan.nn.equalized.EqualizedLinear`) with BigGAN's options."""
+    """The progressive networks' dense layer (:class:`~progan.nn.equalized.EqualizedLinear`) with
+    BigGAN's options."""
     m = EqualizedLinear(in_features, out_features, gain=gain, equalized=equalized, bias=bias)
     return with_options(m, sn=sn, ortho=ortho)
 
 
-def linear(in_features: int, out_features: int, *, bias: bool = True, sn: bool = True, ortho: bool = True) -> nn.Module:
+def linear(in_features: int, out_features: int, *, bias: bool = True, sn: bool = True,
+           ortho: bool = True) -> nn.Module:
     """Dense layer, optionally orthogonally initialised and spectrally normalised."""
     m = nn.Linear(in_features, out_features, bias=bias)
     return with_options(m, sn=sn, ortho=ortho)
 
 
-def embedding(num_embeddings: int, dim: int, *, sn: bool = False, ortho: bool = True) -> nn.Module:
+def embedding(num_embeddings: int, dim: int, *, sn: bool = False, ortho: bool = True) -> nn.Embedding:
     """Class embedding. G's shared embedding has no SN (BigGAN: it is a lookup table, not a layer whose
     Lipschitz constant matters); D's projection embedding has SN when D's layers do."""
     m = nn.Embedding(num_embeddings, dim)

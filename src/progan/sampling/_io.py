@@ -5,12 +5,16 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
 
 from progan.device import resolve_device
 from progan.errors import UserError
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 
 def check_output_file(path: str | os.PathLike[str], suffixes: Sequence[str] | None = None) -> Path:
@@ -80,7 +84,7 @@ def synthesize(
     labels: Tensor | None = None,
     *,
     batch_size: int = 32,
-    bar: object | None = None,
+    bar: tqdm[Any] | None = None,
 ) -> Tensor:
     """``G(z, labels)`` in batches on G's device; float32 CPU images [N, C, R, R] in G's range [-1, 1]."""
     device = device_of(G)
@@ -90,7 +94,7 @@ def synthesize(
         lb = None if labels is None else labels[start:start + batch_size].to(device)
         out.append(G(zb, lb).float().cpu())
         if bar is not None:
-            bar.update(len(zb))  # type: ignore[attr-defined]
+            bar.update(len(zb))
     if not out:
         return torch.empty(0)
     return torch.cat(out)

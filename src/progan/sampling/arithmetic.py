@@ -12,6 +12,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -77,7 +78,7 @@ def arithmetic(
     if not base or not plus:
         raise UserError("arithmetic needs at least one --base seed and one --plus seed")
     G = load_network(network, device)
-    z_dim = int(G.z_dim)
+    z_dim = cast(int, G.z_dim)
     groups = {"base": list(base), "plus": list(plus), "minus": list(minus)}
     lat = {k: latents_for_seeds(v, z_dim, truncation=truncation) for k, v in groups.items() if v}
     means = {k: normalize_like(z.mean(0, keepdim=True), G) for k, z in lat.items()}

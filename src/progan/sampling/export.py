@@ -13,6 +13,7 @@ import json
 import os
 import warnings
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -51,7 +52,8 @@ def baked_copy(G: nn.Module) -> nn.Module:
     G = copy.deepcopy(G).eval()
     for module in list(G.modules()):
         if parametrize.is_parametrized(module):
-            values = {name: getattr(module, name).detach().clone() for name in module.parametrizations}
+            names = cast(nn.ModuleDict, module.parametrizations)  # parametrize's name -> parametrizations
+            values = {name: getattr(module, name).detach().clone() for name in names}
             # parametrize swapped in a subclass shared by every copy: restore the module's own class
             # instead of remove_parametrizations(), which edits that shared class.
             module.__class__ = module.__class__.__bases__[0]
@@ -62,9 +64,9 @@ def baked_copy(G: nn.Module) -> nn.Module:
 
 
 def _example_inputs(G: nn.Module, n: int = 2) -> tuple[Tensor, ...]:
-    z = torch.randn(n, int(G.z_dim), generator=torch.Generator().manual_seed(0))
+    z = torch.randn(n, cast(int, G.z_dim), generator=torch.Generator().manual_seed(0))
     if int(getattr(G, "num_classes", 0) or 0) > 0:
-        return z, torch.arange(n, dtype=torch.long) % int(G.num_classes)
+        return z, torch.arange(n, dtype=torch.long) % cast(int, G.num_classes)
     return (z,)
 
 
@@ -105,8 +107,8 @@ def export_generator(G: nn.Module, out: str | os.PathLike[str], fmt: str, *, ops
             warnings.simplefilter("ignore", DeprecationWarning)
             if fmt == "torchscript":
                 traced = torch.jit.trace(wrapper, inputs, check_trace=False)
-                meta = {"z_dim": int(G.z_dim), "num_classes": int(getattr(G, "num_classes", 0) or 0),
-                        "resolution": int(G.output_resolution), "channels": int(G.channels),
+                meta = {"z_dim": cast(int, G.z_dim), "num_classes": int(getattr(G, "num_classes", 0) or 0),
+                        "resolution": cast(int, G.output_resolution), "channels": cast(int, G.channels),
                         "inputs": names}
                 torch.jit.save(traced, str(tmp), _extra_files={"progan.json": json.dumps(meta)})
             else:

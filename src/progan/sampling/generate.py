@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -37,7 +38,7 @@ def generate_images(
 
     ``classes`` holds one class for all seeds or one per seed (conditional G only).
     """
-    z = latents_for_seeds(seeds, int(G.z_dim), truncation=truncation)
+    z = latents_for_seeds(seeds, cast(int, G.z_dim), truncation=truncation)
     labels = label_tensor(G, classes, len(seeds))
     with tqdm(total=len(seeds), unit="img", desc="generate", disable=not progress) as bar:
         return synthesize(G, z, labels, batch_size=batch_size, bar=bar)
@@ -65,6 +66,7 @@ def grid_pages(images: np.ndarray, cols: int, rows: int, conditional: bool) -> l
 
 def _save_npz(path: Path, **arrays: np.ndarray) -> Path:
     tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.npz")
+    # mypy matches the unpacked names against savez's allow_pickle: bool; they are array names.
     np.savez(tmp, **arrays)  # type: ignore[arg-type]
     os.replace(tmp, path)
     return path
@@ -97,10 +99,10 @@ def generate(
     check_classes(classes, num_classes)
     class_list: list[int | None] = (list(classes) if classes
                                     else list(range(num_classes)) if num_classes else [None])
-    z = latents_for_seeds(seeds, int(G.z_dim), truncation=truncation)
+    z = latents_for_seeds(seeds, cast(int, G.z_dim), truncation=truncation)
     written: list[Path] = []
-    u8 = np.zeros((len(class_list), len(seeds), int(G.channels), int(G.output_resolution),
-                   int(G.output_resolution)), dtype=np.uint8) if grid else None
+    u8 = np.zeros((len(class_list), len(seeds), cast(int, G.channels), cast(int, G.output_resolution),
+                   cast(int, G.output_resolution)), dtype=np.uint8) if grid else None
     floats: list[Tensor] = []
     with tqdm(total=len(seeds) * len(class_list), unit="img", desc="generate", disable=not progress) as bar:
         for ci, c in enumerate(class_list):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -167,7 +168,7 @@ def interpolate(
     cols, rows = grid or (1, 1)
     check_interpolation(seeds, frames, mode=mode, cells=cols * rows, truncation=truncation)
     G = load_network(network, device)
-    z = interpolation_latents(seeds, frames, int(G.z_dim), mode=mode, cells=cols * rows,
+    z = interpolation_latents(seeds, frames, cast(int, G.z_dim), mode=mode, cells=cols * rows,
                               truncation=truncation, sigma_frames=smoothing_sec * fps)
     labels = label_tensor(G, None if class_ is None else [class_], cols * rows)
     with VideoWriter(path, fps) as writer, tqdm(total=frames, unit="frame", desc="interpolate",

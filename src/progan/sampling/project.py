@@ -20,6 +20,7 @@ import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
+from typing import cast
 
 import numpy as np
 import torch
@@ -56,7 +57,7 @@ class ProjectConfig:
     steps: int = 300                # Adam steps
     lr: float = 0.1                 # peak learning rate
     restarts: int = 4               # independent starts, optimised together; the best is kept
-    candidates: int = 64            # random latents scored before optimising; the restarts start from the best
+    candidates: int = 64            # random latents scored before optimising; restarts start from the best
     seed: int = 0                   # seed of the starting latents and the latent noise
     initial_noise: float = 0.05     # std of the noise added to z at step 0 (z itself has std 1)
     noise_ramp: float = 0.75        # fraction of the steps over which that noise decays to 0
@@ -200,7 +201,7 @@ def _starting_latents(G: torch.nn.Module, target: Tensor, mask: Tensor | None, l
                       cfg: ProjectConfig, gen: torch.Generator) -> Tensor:
     """``restarts`` latents: the lowest-loss ones among ``max(candidates, restarts)`` random draws."""
     K, device = cfg.restarts, target.device
-    z = torch.randn(max(cfg.candidates, K), int(G.z_dim), generator=gen).to(device)
+    z = torch.randn(max(cfg.candidates, K), cast(int, G.z_dim), generator=gen).to(device)
     if len(z) == K:
         return z
     losses = []
@@ -227,7 +228,7 @@ def project(
     """
     cfg = config or ProjectConfig()
     cfg.validate()
-    res, ch = int(G.output_resolution), int(G.channels)
+    res, ch = cast(int, G.output_resolution), cast(int, G.channels)
     if target.shape != (ch, res, res) or target.dtype != np.uint8:
         raise ValueError(f"target must be uint8 {[ch, res, res]}, got {target.dtype} {list(target.shape)}")
     device = device_of(G)
@@ -301,8 +302,8 @@ def project_image(
     cfg.validate()
     out = check_output_dir(outdir)
     G = load_network(network, device)
-    res = int(G.output_resolution)
-    target = load_target(target_path, res, int(G.channels))
+    res = cast(int, G.output_resolution)
+    target = load_target(target_path, res, cast(int, G.channels))
     mask = load_mask(mask_path, res) if mask_path is not None else None
     result = project(G, target, mask, class_=class_, config=cfg, progress=progress)
     save_image(_chw_to_image(target), out / "target.png")

@@ -8,6 +8,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -37,7 +38,7 @@ class FakesGrid:
         return text
 
 
-def _stats_rows(run_dir: Path) -> list[dict]:
+def _stats_rows(run_dir: Path) -> list[dict[str, Any]]:
     path = run_dir / "stats.jsonl"
     rows = []
     if path.is_file():
@@ -87,14 +88,14 @@ def training_video(
     grids = fakes_of_run(run_dir)
     sizes = []
     for g in grids:
-        with Image.open(g.path) as im:
-            sizes.append(im.size)
+        with Image.open(g.path) as grid:
+            sizes.append(grid.size)
     width, height = _even(max(s[0] for s in sizes)), _even(max(s[1] for s in sizes))
     band = _even(band_height or max(16, min(48, width // 16)))
     with VideoWriter(path, fps) as writer:
         for g in tqdm(grids, unit="frame", desc="training-video", disable=not progress):
-            with Image.open(g.path) as im:
-                im = im.convert("RGB")
+            with Image.open(g.path) as grid:
+                im = grid.convert("RGB")
                 if im.size != (width, height):
                     im = im.resize((width, height), Image.Resampling.NEAREST)
                 frame = to_rgb(np.asarray(im))

@@ -36,7 +36,8 @@ def parse_thresholds(text: str) -> list[float | None]:
         try:
             t = float(part)
         except ValueError:
-            raise UserError(f"bad threshold {part!r} in {text!r}: use positive numbers or 'none', like 0.5,1,2,none") from None
+            raise UserError(f"bad threshold {part!r} in {text!r}: "
+                            "use positive numbers or 'none', like 0.5,1,2,none") from None
         if not t > 0 or math.isinf(t):
             raise UserError(f"truncation thresholds must be > 0 (or 'none'), got {part!r}")
         out.append(t)
@@ -54,7 +55,7 @@ def truncation_sweep(
     num_images: int = 2048,
     seed: int = 0,
     device: str | torch.device = "cpu",
-    standing_stats: int = 0,                      # BN generators: batches for standing statistics per threshold
+    standing_stats: int = 0,                      # BN generators: standing-statistics batches per threshold
     evaluate_kwargs: dict[str, Any] | None = None,  # passed on: features_path, batch_size, cache_dir, ...
     echo: Callable[[str], None] | None = None,
 ) -> list[dict[str, Any]]:
@@ -90,7 +91,8 @@ def truncation_sweep(
     return points
 
 
-def write_sweep(points: list[dict[str, Any]], path: str | os.PathLike[str], meta: dict[str, Any] | None = None) -> Path:
+def write_sweep(points: list[dict[str, Any]], path: str | os.PathLike[str],
+                meta: dict[str, Any] | None = None) -> Path:
     """JSON ``{"meta": ..., "points": [...]}`` (``truncation: null`` = untruncated); written atomically."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ from progan.errors import UserError
 from progan.sampling._io import check_output_file
 
 if TYPE_CHECKING:  # pragma: no cover
+    from imageio.core.format import Format
     from typing_extensions import Self
 
 VIDEO_SUFFIXES = (".mp4", ".gif")
@@ -54,7 +55,7 @@ class VideoWriter:
         self.size: tuple[int, int] | None = None
         self.count = 0
         self._tmp = self.path.with_name(f".{self.path.stem}.tmp-{os.getpid()}{self.path.suffix}")
-        self._writer = None
+        self._writer: Format.Writer | None = None
 
     def _open(self) -> None:
         import imageio.v2 as iio
@@ -76,7 +77,8 @@ class VideoWriter:
             raise ValueError(f"frame {self.count} is {frame.shape[:2]}, the video is {self.size}")
         if self.path.suffix.lower() == ".mp4" and (frame.shape[0] % 2 or frame.shape[1] % 2):
             frame = np.pad(frame, ((0, frame.shape[0] % 2), (0, frame.shape[1] % 2), (0, 0)), mode="edge")
-        self._writer.append_data(frame)  # type: ignore[union-attr]
+        assert self._writer is not None  # opened by the first frame
+        self._writer.append_data(frame)
         self.count += 1
 
     def close(self) -> Path:
@@ -120,5 +122,5 @@ def read_video(path: str | os.PathLike[str]) -> np.ndarray:
     import imageio.v3 as iio
 
     plugin = "pillow" if Path(path).suffix.lower() == ".gif" else "FFMPEG"
-    frames = iio.imread(path, index=None, plugin=plugin)
+    frames = iio.imread(Path(path), index=None, plugin=plugin)
     return np.asarray(frames)[..., :3]

@@ -62,7 +62,8 @@ def check_numbers(values: np.ndarray, *, source: str = "input") -> np.ndarray:
     if not np.all(np.isfinite(values)):
         raise DataError(f"{source}: contains non-finite values (nan or inf)")
     if float(values.std()) == 0.0:
-        raise DataError(f"{source}: all {values.size} numbers equal {values[0]:g}; a distribution needs spread")
+        raise DataError(f"{source}: all {values.size} numbers equal {values[0]:g}; "
+                        "a distribution needs spread")
     return values
 
 

@@ -70,7 +70,8 @@ def gradient_penalty(critic: nn.Module, real: Tensor, fake: Tensor, generator: t
                      *, one_sided: bool = False) -> Tensor:
     """E (||grad C(x_hat)|| - 1)^2 at random points x_hat between real and fake (Gulrajani et al. 2017).
 
-    ``one_sided`` penalises only norms above 1, E max(0, ||grad|| - 1)^2 (the alternative discussed in their Sec. 4).
+    ``one_sided`` penalises only norms above 1, E max(0, ||grad|| - 1)^2 (the alternative discussed in
+    their Sec. 4).
     """
     n = min(len(real), len(fake))
     eps = torch.rand(n, 1, generator=generator, device=real.device, dtype=real.dtype)

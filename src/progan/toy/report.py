@@ -16,7 +16,8 @@ def collapse_message(result: ToyResult) -> str | None:
     if not result.mode_collapsed:
         return None
     g, d = result.generated_summary.std, result.data_summary.std
-    return (f"Mode collapse: G's samples have std {g:.3g}, under {COLLAPSE_FRACTION:.0%} of the data's {d:.3g}; "
+    return (f"Mode collapse: G's samples have std {g:.3g}, under {COLLAPSE_FRACTION:.0%} "
+            f"of the data's {d:.3g}; "
             "G found a few values that fool D instead of learning the spread "
             "(try another --seed, more --steps or --loss wgan-gp).")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 from scipy import stats as sps
@@ -36,7 +37,7 @@ class Summary:
     std: float
     quantiles: dict[str, float]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -54,7 +55,7 @@ class KSResult:
     statistic: float
     pvalue: float
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -91,7 +92,7 @@ class Comparison:
     ranking: list[float]         # most likely first
     answers: list[str]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"values": [asdict(v) for v in self.values], "ranking": self.ranking, "answers": self.answers}
 
 
@@ -105,14 +106,16 @@ def _fmt(x: float) -> str:
 
 def compare(values: list[float], densities: np.ndarray, d_outputs: np.ndarray, *,
             probability: bool = True) -> Comparison:
-    """Rank ``values`` by G's density and say, per neighbouring pair, which is more likely and what D thinks."""
+    """Rank ``values`` by G's density and say, per neighbouring pair, which is more likely and what D
+    thinks."""
     items = [CompareValue(float(v), float(p), float(d)) for v, p, d in zip(values, densities, d_outputs)]
     ranked = sorted(items, key=lambda c: -c.density)
     d_name = "D(x)" if probability else "critic score"
     answers = []
     for a, b in itertools.pairwise(ranked):
         if a.density == 0:  # both beyond every generated sample: no ranking to give
-            verdict = f"neither {_fmt(a.value)} nor {_fmt(b.value)} is plausible (G never generates near them)"
+            verdict = (f"neither {_fmt(a.value)} nor {_fmt(b.value)} is plausible "
+                       "(G never generates near them)")
         elif b.density > 0 and a.density / b.density < _TIE_RATIO:
             verdict = f"{_fmt(a.value)} is about as likely as {_fmt(b.value)}"
         else:

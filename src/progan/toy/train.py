@@ -131,7 +131,8 @@ class ToyResult:
 
     def compare(self, values: list[float]) -> Comparison:
         """Which of ``values`` is more likely under G, with D's opinion beside it."""
-        return compare(list(values), self.density(values), self.discriminate(values), probability=self.probability)
+        return compare(list(values), self.density(values), self.discriminate(values),
+                       probability=self.probability)
 
 
 @torch.no_grad()
@@ -200,7 +201,8 @@ def train_toy(
         torch.set_num_threads(old_threads)
 
 
-def _g_step(objective: ToyLoss, d: nn.Module, opt_g: torch.optim.Optimizer, real: Tensor, fake: Tensor) -> Tensor:
+def _g_step(objective: ToyLoss, d: nn.Module, opt_g: torch.optim.Optimizer, real: Tensor,
+            fake: Tensor) -> Tensor:
     d.requires_grad_(False)  # G's step needs gradients through D, not for D's weights
     try:
         g_loss = objective.g_cost(d(real), d(fake))

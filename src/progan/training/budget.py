@@ -61,8 +61,8 @@ def fill_speeds(cfg: TrainConfig, known: dict[str, float]) -> dict[str, float]:
 
 
 def current_speeds(plan: dict[str, float], measured: dict[str, float], current: str) -> dict[str, float]:
-    """Seconds per kimg to plan with now: what was measured, and the probe's numbers for the rest scaled by how
-    the current level compares with its probe (another process starting slows every level alike)."""
+    """Seconds per kimg to plan with now: what was measured, and the probe's numbers for the rest scaled by
+    how the current level compares with its probe (another process starting slows every level alike)."""
     ratio = measured[current] / plan[current] if current in measured and plan.get(current) else 1.0
     return {k: v * ratio for k, v in plan.items()} | measured
 
@@ -117,7 +117,8 @@ def probe_speeds(cfg: TrainConfig, G: torch.nn.Module, D: torch.nn.Module, devic
             lod = math.log2(final // res)
             per_kimg = 1000 / (mb * cfg.optim.d_steps)
             speeds[str(res)] = per_kimg * _step_seconds(Gc, Dc, cfg, res, lod, mb, device, world, seconds)
-            if lod < math.log2(final // schedule_resolutions(sched, final)[0]) and sched.lod_transition_kimg > 0:
+            if (lod < math.log2(final // schedule_resolutions(sched, final)[0])
+                    and sched.lod_transition_kimg > 0):
                 fade = _step_seconds(Gc, Dc, cfg, res, lod + 0.5, mb, device, world, seconds)
                 speeds[f"{res}f"] = per_kimg * fade
     if world.distributed:
@@ -127,7 +128,8 @@ def probe_speeds(cfg: TrainConfig, G: torch.nn.Module, D: torch.nn.Module, devic
     return speeds
 
 
-def plan_schedule(cfg: TrainConfig, speeds: dict[str, float], budget_seconds: float, final_share: float) -> None:
+def plan_schedule(cfg: TrainConfig, speeds: dict[str, float], budget_seconds: float,
+                  final_share: float) -> None:
     """Fit ``cfg.schedule`` (in place) to ``budget_seconds`` from kimg 0: see :func:`replan`."""
     replan(cfg, 0.0, budget_seconds, budget_seconds, final_share, speeds)
 
@@ -180,14 +182,16 @@ def replan(cfg: TrainConfig, kimg: float, seconds_left: float, budget_seconds: f
     # The final level: its fade-in scaled like the others but taking at most half of its share, then stable
     # training until the budget is spent.
     final_share_s = min(final_share * budget_seconds, seconds_left)
-    sched.transition_kimg[final] = min(a * sched.lod_transition_kimg, 0.5 * final_share_s / speeds[f"{final}f"])
+    sched.transition_kimg[final] = min(a * sched.lod_transition_kimg,
+                                       0.5 * final_share_s / speeds[f"{final}f"])
     last = segments(sched, final)[-1]
     to_last = remaining_until(cfg, kimg, last.start_kimg, speeds)
     sched.total_kimg = last.start_kimg + max(seconds_left - to_last, 0.0) / speeds[str(final)]
 
 
 def remaining_until(cfg: TrainConfig, kimg: float, end_kimg: float, speeds: dict[str, float]) -> float:
-    """Seconds from ``kimg`` to ``end_kimg`` along the schedule at ``speeds`` (seconds per kimg by segment)."""
+    """Seconds from ``kimg`` to ``end_kimg`` along the schedule at ``speeds`` (seconds per kimg by
+    segment)."""
     seconds = 0.0
     for seg in segments(cfg.schedule, cfg.network.resolution):
         lo, hi = max(seg.start_kimg, kimg), min(seg.end_kimg, end_kimg)
@@ -206,7 +210,8 @@ def describe_plan(cfg: TrainConfig, speeds: dict[str, float]) -> list[str]:
         key = f"{seg.resolution}{'f' if seg.fading else ''}"
         minutes = (end - seg.start_kimg) * speeds.get(key, speeds[str(seg.resolution)]) / 60
         what = "fade-in" if seg.fading else "stable"
-        lines.append(f"  {seg.resolution:>4}px {what:7s} kimg {seg.start_kimg:7.1f} -> {end:7.1f}  ~{minutes:5.1f} min")
+        lines.append(f"  {seg.resolution:>4}px {what:7s} kimg {seg.start_kimg:7.1f} -> {end:7.1f}  "
+                     f"~{minutes:5.1f} min")
     return lines
 
 

@@ -46,7 +46,8 @@ class Checkpoint:
         return {k[len(p):]: v for k, v in self.tensors.items() if k.startswith(p)}
 
 
-def _optimizer_to_flat(prefix: str, opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def _optimizer_to_flat(prefix: str,
+                       opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     sd = opt.state_dict()
     tensors: dict[str, torch.Tensor] = {}
     scalars: dict[str, dict[str, Any]] = {}
@@ -59,7 +60,8 @@ def _optimizer_to_flat(prefix: str, opt: torch.optim.Optimizer) -> tuple[dict[st
     return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
 
 
-def _optimizer_from_flat(prefix: str, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> dict[str, Any]:
+def _optimizer_from_flat(prefix: str, tensors: dict[str, torch.Tensor],
+                         meta: dict[str, Any]) -> dict[str, Any]:
     state: dict[int, dict[str, Any]] = {}
     head = prefix + "/"
     for name, value in tensors.items():
@@ -134,17 +136,21 @@ def read_checkpoint(path: str | os.PathLike[str], *, prefixes: tuple[str, ...] |
             if meta.get("format") != FORMAT:
                 raise CheckpointError(f"{path} is a safetensors file but not a progan checkpoint")
             if int(meta.get("format_version", "0")) > FORMAT_VERSION:
-                raise CheckpointError(f"{path} was written by a newer progan (format {meta['format_version']})")
-            keys = [k for k in f.keys() if prefixes is None or k.split(".", 1)[0].split("/", 1)[0] in prefixes]
+                raise CheckpointError(f"{path} was written by a newer progan "
+                                      f"(format {meta['format_version']})")
+            keys = [k for k in f.keys()
+                    if prefixes is None or k.split(".", 1)[0].split("/", 1)[0] in prefixes]
             tensors = {k: f.get_tensor(k) for k in keys}
     except CheckpointError:
         raise
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise CheckpointError(f"{path} is truncated or not a checkpoint ({' '.join(str(e).split())[:120]})") from None
+        reason = " ".join(str(e).split())[:120]
+        raise CheckpointError(f"{path} is truncated or not a checkpoint ({reason})") from None
     try:
         config = upgrade_config_dict(json.loads(meta["config"]))
         progress = json.loads(meta["progress"])
-        extra = {"optimizers": json.loads(meta.get("optimizers", "{}")), **json.loads(meta.get("extra", "{}"))}
+        extra = {"optimizers": json.loads(meta.get("optimizers", "{}")),
+                 **json.loads(meta.get("extra", "{}"))}
     except (KeyError, json.JSONDecodeError):
         raise CheckpointError(f"{path} has damaged metadata") from None
     return Checkpoint(path=path, tensors=tensors, config=config, progress=progress, extra=extra)
@@ -159,7 +165,8 @@ def save_imported(imported: Imported, out: str | os.PathLike[str]) -> Path:
     modules = {name: imported.build(name) for name in ("G", "D", "G_ema")}
     return save_checkpoint(out, modules=modules, optimizers={}, rng={},
                            config=to_dict(TrainConfig(preset="imported", network=imported.config)),
-                           progress={"kimg": 0.0, "lod": imported.lod}, extra={"imported_from": imported.source})
+                           progress={"kimg": 0.0, "lod": imported.lod},
+                           extra={"imported_from": imported.source})
 
 
 def restore_optimizer(opt: torch.optim.Optimizer, ckpt: Checkpoint, name: str) -> None:
@@ -167,8 +174,10 @@ def restore_optimizer(opt: torch.optim.Optimizer, ckpt: Checkpoint, name: str) -
     opt.load_state_dict(_optimizer_from_flat(f"opt/{name}", ckpt.tensors, meta))
 
 
-def load_generator(path: str | os.PathLike[str], *, device: str | torch.device = "cpu", ema: bool = True) -> torch.nn.Module:
-    """The generator of a checkpoint (the averaged ``G_ema`` by default), in eval mode, at the checkpoint's lod.
+def load_generator(path: str | os.PathLike[str], *, device: str | torch.device = "cpu",
+                   ema: bool = True) -> torch.nn.Module:
+    """The generator of a checkpoint (the averaged ``G_ema`` by default), in eval mode, at the checkpoint's
+    lod.
 
     ``G(z, labels=None)`` returns images in [-1, 1] at ``G.output_resolution``. A ``.pkl`` of the
     authors' releases is converted in memory (:func:`progan.importers.load_generator`).
@@ -187,6 +196,7 @@ def load_generator(path: str | os.PathLike[str], *, device: str | torch.device =
     try:
         G.load_state_dict(ckpt.module_state(name))
     except RuntimeError as e:
-        raise CheckpointError(f"{ckpt.path}: weights do not fit the saved network configuration ({str(e).splitlines()[0]})") from None
+        raise CheckpointError(f"{ckpt.path}: weights do not fit the saved network configuration "
+                              f"({str(e).splitlines()[0]})") from None
     G.lod = float(ckpt.progress.get("lod", 0.0))
     return G.eval().requires_grad_(False).to(device)

@@ -88,20 +88,23 @@ class CompiledNetwork(nn.Module):
                     return self._call_compiled(x, labels, lod)
             except Exception as e:  # noqa: BLE001 (whatever compiling raised; a genuine error re-raises below)
                 out = self.net(x, labels, lod)  # the call again, eagerly
-                self.fell_back = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
-                self._warn(f"progan train: warning: torch.compile of {self.name} failed ({self.fell_back[:200]}); "
-                           f"{self.name} runs eagerly")
+                reason = str(e).strip().splitlines()[0] if str(e).strip() else ""
+                self.fell_back = f"{type(e).__name__}: {reason}"
+                self._warn(f"progan train: warning: torch.compile of {self.name} failed "
+                           f"({self.fell_back[:200]}); {self.name} runs eagerly")
                 return out
         return self.net(x, labels, lod)
 
 
 def eager(net: nn.Module) -> nn.Module:
-    """The eager network behind a :class:`CompiledNetwork` (itself otherwise): what a double backward needs."""
+    """The eager network behind a :class:`CompiledNetwork` (itself otherwise): what a double backward
+    needs."""
     return net.net if isinstance(net, CompiledNetwork) else net
 
 
 def compile_networks(G: nn.Module, D: nn.Module, loss: LossConfig, *, enabled: bool,
-                     backend: str | Callable[..., Any] = "inductor", main: bool = True) -> tuple[nn.Module, nn.Module]:
+                     backend: str | Callable[..., Any] = "inductor",
+                     main: bool = True) -> tuple[nn.Module, nn.Module]:
     """``(G_run, D_run)``: compiled when ``enabled`` (D not under R1, see the module docstring), else G and D.
     Warnings are printed by the main rank only (``main``)."""
     if not enabled:
@@ -109,8 +112,10 @@ def compile_networks(G: nn.Module, D: nn.Module, loss: LossConfig, *, enabled: b
     warn = functools.partial(warn_line, main=main)
     try:
         G_run: nn.Module = CompiledNetwork(G, name="G", backend=backend, warn=warn)
-        D_run: nn.Module = D if loss.r1_gamma > 0 else CompiledNetwork(D, name="D", backend=backend, warn=warn)
+        D_run: nn.Module = (D if loss.r1_gamma > 0
+                            else CompiledNetwork(D, name="D", backend=backend, warn=warn))
     except Exception as e:  # noqa: BLE001 (torch.compile is optional: an unsupported platform runs eagerly)
-        warn(f"progan train: warning: torch.compile unavailable ({str(e).splitlines()[0][:200]}); running eagerly")
+        warn(f"progan train: warning: torch.compile unavailable ({str(e).splitlines()[0][:200]}); "
+             "running eagerly")
         return G, D
     return G_run, D_run

@@ -139,7 +139,8 @@ def peer_failure(error: BaseException) -> str | None:
     it; NCCL and the store raise ``torch.distributed.DistError``."""
     dist_error = getattr(dist, "DistError", ())
     text = str(error).strip()
-    if isinstance(error, dist_error) or (isinstance(error, RuntimeError) and ("gloo" in text or "NCCL" in text)):
+    if isinstance(error, dist_error) or (isinstance(error, RuntimeError)
+                                         and ("gloo" in text or "NCCL" in text)):
         first = text.splitlines()[0] if text else type(error).__name__
         first = first.split("] ", 1)[-1].split(". ", 1)[0]  # without gloo's source-file prefix and its advice
         return first[:200]

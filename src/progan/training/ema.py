@@ -12,7 +12,7 @@ def update_ema(ema: nn.Module, model: nn.Module, beta: float) -> None:
 
     ``beta = 0`` copies the model (used before BigGAN's EMA start step).
     """
-    ema_params = [p for p in ema.parameters()]
+    ema_params: list[torch.Tensor] = list(ema.parameters())
     params = [p.detach() for p in model.parameters()]
     if beta == 0.0:
         torch._foreach_copy_(ema_params, params)

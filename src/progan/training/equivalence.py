@@ -51,6 +51,6 @@ def prepare(G: nn.Module, D: nn.Module, cfg: TrainConfig, world: World) -> list[
         set_cross_replica(net, cross_replica)
     notes = non_equivalences(cfg, world.world_size, G, D)
     if notes:
-        warn_line("progan train: warning: not equivalent to one process with the whole batch: " + "; ".join(notes)
-                  + " (README: Speed and scale)", main=world.is_main)
+        warn_line("progan train: warning: not equivalent to one process with the whole batch: "
+                  + "; ".join(notes) + " (README: Speed and scale)", main=world.is_main)
     return notes

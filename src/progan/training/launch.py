@@ -17,7 +17,8 @@ class LaunchError(RuntimeError):
     """A rank failed; the others were stopped. The last snapshot is intact."""
 
 
-def _worker(rank: int, cfg: TrainConfig, world_size: int, port: int, result_file: str, progress: bool) -> None:
+def _worker(rank: int, cfg: TrainConfig, world_size: int, port: int, result_file: str,
+            progress: bool) -> None:
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world_size),
                       LOCAL_WORLD_SIZE=str(world_size), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     from progan.training.loop import train
@@ -43,8 +44,8 @@ def launch(cfg: TrainConfig, nproc: int, *, progress: bool = True) -> Path:
             raise LaunchError(f"rank {e.error_index} failed, all ranks stopped: {last.strip()}") from None
         except mp.ProcessExitedException as e:
             how = f"was killed by {e.signal_name}" if e.signal_name else f"exited with code {e.exit_code}"
-            raise LaunchError(f"rank {e.error_index} {how}, all ranks stopped; snapshots are written atomically, "
-                              "so --resume latest continues from the last one") from None
+            raise LaunchError(f"rank {e.error_index} {how}, all ranks stopped; snapshots are written "
+                              "atomically, so --resume latest continues from the last one") from None
         finally:
             spawn_log.setLevel(level)
         return Path(Path(result).read_text(encoding="utf-8"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import torch
@@ -26,11 +27,12 @@ def grid_latents(cfg: TrainConfig, device: torch.device) -> tuple[torch.Tensor, 
 class RunOutputs:
     """Grids and metrics of one run folder, computed from G_ema without consuming training randomness."""
 
-    def __init__(self, cfg: TrainConfig, ds: Dataset, run_dir: Path, device: torch.device, world: World) -> None:
+    def __init__(self, cfg: TrainConfig, ds: Dataset, run_dir: Path, device: torch.device,
+                 world: World) -> None:
         self.cfg, self.ds, self.run_dir, self.device, self.world = cfg, ds, run_dir, device, world
         self.grid_z, self.grid_labels = grid_latents(cfg, device)
 
-    def _fork_rng(self) -> torch.random.fork_rng:  # type: ignore[valid-type]
+    def _fork_rng(self) -> contextlib.AbstractContextManager[None]:
         return torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else [])
 
     def save_fakes(self, G_ema: torch.nn.Module, nimg: int) -> Path:
@@ -63,8 +65,9 @@ class RunOutputs:
         from progan.metrics import evaluate
         from progan.metrics.report import flatten_results
 
+        assert self.cfg.run.data is not None  # resolve_config always sets it
         with self._fork_rng():
             results = evaluate(G_ema, self.cfg.run.data, metrics=list(self.cfg.run.metrics),
-                               num_images=self.cfg.run.metrics_num, seed=self.cfg.run.seed, device=self.device,
-                               rank=self.world.rank, world_size=self.world.world_size)
+                               num_images=self.cfg.run.metrics_num, seed=self.cfg.run.seed,
+                               device=self.device, rank=self.world.rank, world_size=self.world.world_size)
         return flatten_results(results, prefix="metric/")

@@ -35,7 +35,8 @@ def plot_stats(stats_path: Path, out_path: Path) -> Path | None:
     for r in rows:
         if r.get("resolution") != prev and prev is not None:
             ax.axvline(r["kimg"], color="gray", lw=0.5, ls=":")
-            ax.text(r["kimg"], 1.0, f" {r['resolution']}px", transform=ax.get_xaxis_transform(), fontsize=7, va="top")
+            ax.text(r["kimg"], 1.0, f" {r['resolution']}px", transform=ax.get_xaxis_transform(), fontsize=7,
+                    va="top")
         prev = r.get("resolution")
     ax.set_xlabel("kimg")
     ax.set_ylabel("loss / score")

@@ -36,7 +36,8 @@ def cpu_flags() -> set[str]:
 
 
 def matmul_gflops(precision: str, device: torch.device, size: int = 512, seconds: float = 0.25) -> float:
-    """A quick dense-matmul rate in ``precision`` on ``device`` (best of repeated ``size``-square products)."""
+    """A quick dense-matmul rate in ``precision`` on ``device`` (best of repeated ``size``-square
+    products)."""
     a = torch.randn(size, size, device=device).to(DTYPES[precision])
     b = torch.randn(size, size, device=device).to(DTYPES[precision])
     a @ b
@@ -72,5 +73,5 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     if low >= full:
         return precision
     raise UserError(f"--precision {precision}: this CPU has no {precision} matrix units "
-                    f"({' / '.join(CPU_FEATURES[precision])} missing), so {precision} runs at {low:.1f} GFLOP/s "
-                    f"against {full:.1f} in fp32 here; use --precision fp32 (or auto)")
+                    f"({' / '.join(CPU_FEATURES[precision])} missing), so {precision} runs at "
+                    f"{low:.1f} GFLOP/s against {full:.1f} in fp32 here; use --precision fp32 (or auto)")

@@ -1,4 +1,5 @@
-"""From what the user asked for to what a run trains: the configuration fitted to its data set, checked whole."""
+"""From what the user asked for to what a run trains: the configuration fitted to its data set, checked
+whole."""
 
 from __future__ import annotations
 
@@ -32,8 +33,8 @@ def resolve_config(cfg: TrainConfig, ds: Dataset, data_dir: Path, world_size: in
     out.run.data = str(data_dir)
     net = out.network
     if out.run.init_from and (net.resolution, net.channels) != (ds.resolution, ds.channels):
-        raise UserError(f"--init-from network makes {net.resolution}x{net.resolution}x{net.channels} images but "
-                        f"{data_dir} holds {ds.resolution}x{ds.resolution}x{ds.channels}")
+        raise UserError(f"--init-from network makes {net.resolution}x{net.resolution}x{net.channels} images "
+                        f"but {data_dir} holds {ds.resolution}x{ds.resolution}x{ds.channels}")
     if (net.resolution, net.channels) != (ds.resolution, ds.channels):
         log.info("network resolution/channels taken from the data set: %dx%d, %d channel(s)",
                  ds.resolution, ds.resolution, ds.channels)

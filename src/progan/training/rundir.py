@@ -36,9 +36,9 @@ def resolve_resume(resume: str, outdir: str | os.PathLike[str]) -> Path:
         raise CheckpointError(f"--resume: {path} is a network pickle, not a progan training run: it holds no "
                               "training state to continue; start a new run from its weights with --init-from")
     if "imported_from" in read_checkpoint(path, prefixes=()).extra:
-        raise CheckpointError(f"--resume: {path} was made by `progan import`: it holds networks but no optimizer, "
-                              "schedule or random-generator state to continue; start a new run from its weights "
-                              "with --init-from")
+        raise CheckpointError(f"--resume: {path} was made by `progan import`: it holds networks but no "
+                              "optimizer, schedule or random-generator state to continue; start a new run "
+                              "from its weights with --init-from")
     return path
 
 

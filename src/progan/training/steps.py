@@ -31,7 +31,7 @@ from progan.training.stats import Collector
 if TYPE_CHECKING:
     from progan.augment.runtime import StepAugment
 
-def autocast_context(device_type: str, precision: str) -> contextlib.AbstractContextManager:
+def autocast_context(device_type: str, precision: str) -> contextlib.AbstractContextManager[None]:
     """``torch.autocast`` for bf16/fp16, nothing for fp32."""
     if precision == "fp32":
         return contextlib.nullcontext()
@@ -56,7 +56,7 @@ class StepContext:
     micro_batch: int = 0
     world: World = field(default_factory=World)
     scalers: dict[str, torch.amp.GradScaler] = field(default_factory=dict)
-    g_regularizer: Callable[[nn.Module], torch.Tensor] | None = None   # e.g. BigGAN's orthogonal regularisation
+    g_regularizer: Callable[[nn.Module], torch.Tensor] | None = None   # e.g. BigGAN's ortho regularisation
     full_resolution: int = 0       # the network's final resolution (0: GP / R1 at the working resolution)
 
     def __post_init__(self) -> None:
@@ -64,7 +64,7 @@ class StepContext:
             # Dynamic loss scaling: fp16 gradients underflow without it.
             self.scalers = {k: torch.amp.GradScaler(self.device.type) for k in ("G", "D")}
 
-    def autocast(self) -> contextlib.AbstractContextManager:
+    def autocast(self) -> contextlib.AbstractContextManager[None]:
         return autocast_context(self.device.type, self.precision)
 
     def gradient_upscale(self, loss_cfg: LossConfig, working_resolution: int) -> int:
@@ -125,7 +125,8 @@ def d_step(
     mix: torch.Tensor | None = None,
     augment: StepAugment | None = None,
 ) -> bool:
-    """Update D on one real minibatch and fakes made for the same labels (as the TF release); False if skipped.
+    """Update D on one real minibatch and fakes made for the same labels (as the TF release); False if
+    skipped.
 
     ``mix`` are the gradient penalty's interpolation factors, drawn by the caller so that they do not
     depend on how the batch is split over ranks and micro-batches. ``augment`` (ADA / DiffAugment)
