@@ -36,8 +36,9 @@ class NetworkConfig:
     equalized_lr: bool = True       # run-time weight scaling by He's constant (Sec. 4.1)
     pixelnorm: bool = True          # pixelwise feature normalisation in G (Sec. 4.2)
     normalize_latents: bool = True  # pixel-normalise z before the first layer
-    mbstd_group_size: int = 4       # minibatch stddev group (Sec. 3; TF release: 4); a group is
-                                    # min(this, minibatch), so 16 spans the paper's whole minibatch; 0 disables
+    # Minibatch stddev group (Sec. 3; TF release: 4); a group is min(this, minibatch), so 16 spans the
+    # paper's whole minibatch; 0 disables.
+    mbstd_group_size: int = 4
     mbstd_num_features: int = 1
     # D's downsampling conv, named after the TF release's ``fused_scale`` (``D_paper``); only D's math
     # changes: in G the release's fused transposed conv equals nearest-up + 3x3 conv, which progan runs
@@ -49,7 +50,8 @@ class NetworkConfig:
     conditioning: str = "none"      # "none" | "acgan" (D predicts labels) | "projection" (Miyato & Koyama D)
     # BigGAN options (Brock et al. 2019). Spectral norm and equalized lr are alternatives: the progan
     # architecture rejects both at once; the biggan architecture ignores equalized_lr, pixelnorm,
-    # mbstd_*, fmap_* and fused_scale (its widths come from biggan_ch) but honours normalize_latents (false in its presets).
+    # mbstd_*, fmap_* and fused_scale (its widths come from biggan_ch) but honours normalize_latents (false in
+    # its presets).
     architecture: str = "progan"    # "progan" (progressive growing) | "biggan" (residual blocks, no growing)
     g_norm: str = "auto"            # G's normalisation: "pixel" | "cbn" (conditional BN); auto: pixel for
                                     # progan, cbn for biggan. Labels reach a pixel-norm G as a one-hot, a
@@ -69,9 +71,11 @@ class NetworkConfig:
         _check(self.latent_size >= 1, f"latent_size must be >= 1, got {self.latent_size}")
         _check(self.fmap_base >= 1 and self.fmap_max >= 1, "fmap_base and fmap_max must be >= 1")
         _check(self.fmap_decay >= 0, f"fmap_decay must be >= 0, got {self.fmap_decay}")
-        _check(self.mbstd_group_size >= 0, f"mbstd_group_size must be >= 0 (0 disables), got {self.mbstd_group_size}")
+        _check(self.mbstd_group_size >= 0,
+               f"mbstd_group_size must be >= 0 (0 disables), got {self.mbstd_group_size}")
         _check(self.mbstd_num_features >= 1, "mbstd_num_features must be >= 1")
-        _check(isinstance(self.fused_scale, bool), f"fused_scale must be true or false, got {self.fused_scale!r}")
+        _check(isinstance(self.fused_scale, bool),
+               f"fused_scale must be true or false, got {self.fused_scale!r}")
         _check(self.conditioning in ("none", "acgan", "projection"),
                f"conditioning must be 'none', 'acgan' or 'projection', got {self.conditioning!r}")
         _check(self.conditioning == "none" or self.num_classes > 0,
@@ -81,7 +85,8 @@ class NetworkConfig:
     def _validate_biggan_options(self) -> None:
         _check(self.architecture in ("progan", "biggan"),
                f"architecture must be 'progan' or 'biggan', got {self.architecture!r}")
-        _check(self.g_norm in ("auto", "pixel", "cbn"), f"g_norm must be auto, pixel or cbn, got {self.g_norm!r}")
+        _check(self.g_norm in ("auto", "pixel", "cbn"),
+               f"g_norm must be auto, pixel or cbn, got {self.g_norm!r}")
         _check(self.spectral_norm in ("none", "g", "d", "both"),
                f"spectral_norm must be none, g, d or both, got {self.spectral_norm!r}")
         _check(self.shared_dim >= 1, f"shared_dim must be >= 1, got {self.shared_dim}")
@@ -92,18 +97,20 @@ class NetworkConfig:
         if self.architecture == "biggan":
             _check(self.resolution in (16, 32, 64, 128, 256),
                    f"the biggan architecture makes 16, 32, 64, 128 or 256 pixels, got {self.resolution}")
-            _check(self.g_norm in ("auto", "cbn"), "the biggan architecture normalises G with cbn; set g_norm=auto")
+            _check(self.g_norm in ("auto", "cbn"),
+                   "the biggan architecture normalises G with cbn; set g_norm=auto")
         else:
             _check(self.spectral_norm == "none" or not self.equalized_lr,
-                   "spectral_norm and equalized_lr are alternatives: set network.equalized_lr=false to use SN")
+                   "spectral_norm and equalized_lr are alternatives: "
+                   "set network.equalized_lr=false to use SN")
             _check(not self.ortho_init or not self.equalized_lr,
                    "ortho_init needs network.equalized_lr=false (equalized layers store N(0, 1) weights)")
             _check(not self.hierarchical_z or self.resolved_g_norm == "cbn",
                    "hierarchical_z needs conditional BN in G: set network.g_norm=cbn")
         if self.hierarchical_z:
             _check(self.latent_size % self.num_z_chunks == 0,
-                   f"hierarchical_z splits latent_size {self.latent_size} into {self.num_z_chunks} equal chunks; "
-                   f"use a multiple of {self.num_z_chunks}")
+                   f"hierarchical_z splits latent_size {self.latent_size} into {self.num_z_chunks} equal "
+                   f"chunks; use a multiple of {self.num_z_chunks}")
 
     @property
     def resolved_g_norm(self) -> str:
@@ -154,12 +161,15 @@ class LossConfig:
         for name in ("gp_lambda", "drift", "r1_gamma", "acgan_weight", "ortho_reg"):
             _check(getattr(self, name) >= 0, f"{name} must be >= 0, got {getattr(self, name)}")
         _check(self.gp_gamma > 0, f"gp_gamma must be > 0, got {self.gp_gamma}")
-        _check(self.gp_scale in ("full", "working"), f"gp_scale must be 'full' or 'working', got {self.gp_scale!r}")
-        _check(self.ortho_form in ("code", "paper"), f"ortho_form must be 'code' or 'paper', got {self.ortho_form!r}")
+        _check(self.gp_scale in ("full", "working"),
+               f"gp_scale must be 'full' or 'working', got {self.gp_scale!r}")
+        _check(self.ortho_form in ("code", "paper"),
+               f"ortho_form must be 'code' or 'paper', got {self.ortho_form!r}")
 
 
 # Kimg per tick of the TF release (``TrainingSchedule.tick_kimg_dict``): shorter ticks at higher resolutions.
-TF_TICK_KIMG: dict[int, float] = {4: 160, 8: 140, 16: 120, 32: 100, 64: 80, 128: 60, 256: 40, 512: 20, 1024: 10}
+TF_TICK_KIMG: dict[int, float] = {4: 160, 8: 140, 16: 120, 32: 100, 64: 80, 128: 60, 256: 40, 512: 20,
+                                  1024: 10}
 
 
 @dataclass
@@ -178,7 +188,8 @@ class ScheduleConfig:
     minibatch_base: int = 16             # global minibatch where ``minibatch`` has no entry
     minibatch: dict[int, int] = field(default_factory=dict)
     lr_base: float = 0.001               # G and D (paper Sec. A.1)
-    g_lr_base: float = 0.0               # G's rate where g_lr has no entry (0: lr_base); BigGAN: G 5e-5, D 2e-4
+    # G's rate where g_lr has no entry (0: lr_base); BigGAN: G 5e-5, D 2e-4
+    g_lr_base: float = 0.0
     d_lr_base: float = 0.0               # D's rate where d_lr has no entry (0: lr_base)
     g_lr: dict[int, float] = field(default_factory=dict)
     d_lr: dict[int, float] = field(default_factory=dict)
@@ -204,7 +215,8 @@ class ScheduleConfig:
                 _check(value > 0 if positive else value >= 0,
                        f"{table}[{res}] must be {'> 0' if positive else '>= 0'}, got {value}")
         _check(self.lr_base > 0, f"lr_base must be > 0, got {self.lr_base}")
-        _check(self.g_lr_base >= 0 and self.d_lr_base >= 0, "g_lr_base and d_lr_base must be >= 0 (0: lr_base)")
+        _check(self.g_lr_base >= 0 and self.d_lr_base >= 0,
+               "g_lr_base and d_lr_base must be >= 0 (0: lr_base)")
         _check(self.lr_rampup_kimg >= 0, "lr_rampup_kimg must be >= 0")
         _check(self.minibatch_repeats >= 1, f"minibatch_repeats must be >= 1, got {self.minibatch_repeats}")
         _check(self.tick_kimg_base > 0, "tick_kimg_base must be > 0")
@@ -238,7 +250,8 @@ class OptimConfig:
         _check(self.d_steps >= 1, f"d_steps must be >= 1, got {self.d_steps}")
         _check(self.ema_update in ("d_step", "g_step"),
                f"ema_update must be 'd_step' or 'g_step', got {self.ema_update!r}")
-        _check(not self.joint_step or self.d_steps == 1, "joint_step updates G and D together: set optim.d_steps=1")
+        _check(not self.joint_step or self.d_steps == 1,
+               "joint_step updates G and D together: set optim.d_steps=1")
         _check(self.max_consecutive_skips >= 1, "max_consecutive_skips must be >= 1")
 
 
@@ -259,14 +272,16 @@ class RunConfig:
     metrics_num: int = 2048              # generated images per metric evaluation
     resume: str | None = None            # None | "latest" | path to a checkpoint or run folder
     init_from: str | None = None         # fine-tuning: G, D, G_ema weights of a snapshot; a new run at kimg 0
-    max_minutes: float = 0.0             # hard stop: a snapshot at the first tick past this many minutes; 0 = none
+    # hard stop: a snapshot at the first tick past this many minutes; 0 = none
+    max_minutes: float = 0.0
     # A budget that plans the run (progan.training.budget): the schedule's kimg per level are scaled to the
     # measured speed of each level so that the run reaches the final resolution, spends final_share of the
     # budget there and ends on time. 0 = train the schedule's kimg as given.
     minutes: float = 0.0
     final_share: float = 0.5
     replan: bool = True                  # re-plan the levels ahead at the speed measured so far, every tick
-    plan_speeds: dict[str, float] = field(default_factory=dict)  # seconds per kimg by level, measured at start
+    # seconds per kimg by level, measured at start
+    plan_speeds: dict[str, float] = field(default_factory=dict)
 
     def validate(self) -> None:
         _check(self.snap >= 1, f"snap must be >= 1, got {self.snap}")
@@ -276,8 +291,10 @@ class RunConfig:
         _check(self.metrics_num >= 2, "metrics_num must be >= 2")
         _check(self.max_minutes >= 0, "max_minutes must be >= 0 (0: no limit)")
         _check(self.minutes >= 0, f"minutes must be >= 0 (0: no budget), got {self.minutes}")
-        _check(0.05 <= self.final_share <= 0.95, f"final_share must be in [0.05, 0.95], got {self.final_share}")
-        _check(not (self.init_from and self.resume), "init_from starts a new run and resume continues one: pick one")
+        _check(0.05 <= self.final_share <= 0.95,
+               f"final_share must be in [0.05, 0.95], got {self.final_share}")
+        _check(not (self.init_from and self.resume),
+               "init_from starts a new run and resume continues one: pick one")
         _check(self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
                f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
 
@@ -289,9 +306,11 @@ class ComputeConfig:
     in G, which ``progan train`` warns about); precision and tf32 round more coarsely by choice. README,
     "Speed and scale", lists each with the test that shows it."""
 
-    precision: str = "fp32"              # "fp32" | "bf16" | "fp16" (autocast; GP and reductions in fp32) | "auto"
-                                         # (the fastest measured here); bf16/fp16 refused where slower than fp32
-    check_precision: bool = True         # false: accept a bf16/fp16 this CPU computes slower than fp32 (tests)
+    # "fp32" | "bf16" | "fp16" (autocast; GP and reductions in fp32) | "auto" (the fastest measured here);
+    # bf16/fp16 are refused where this CPU computes them slower than fp32.
+    precision: str = "fp32"
+    # false: accept a bf16/fp16 this CPU computes slower than fp32 (tests)
+    check_precision: bool = True
     # Gather the next real minibatch in a background thread while the step runs: "auto" does it for data of
     # 128 pixels and more, where gathering costs milliseconds (benchmarks/bench_data.py); small images are
     # gathered faster than a thread hand-off. Batches are the same either way.
@@ -300,8 +319,10 @@ class ComputeConfig:
     channels_last: bool = False          # NHWC memory format (faster convolutions on recent GPUs)
     compile: bool = False                # torch.compile G and D, falling back to eager if it fails
     sync_bn: bool = True                 # batch-norm statistics over every process's batch (cross-replica BN)
-    tf32: bool = False                   # TF32 matmuls/convolutions on Ampere+ GPUs (10-bit mantissa products)
-    cudnn_benchmark: bool = False        # let cuDNN time and pick convolution algorithms (not bitwise resumable)
+    # TF32 matmuls/convolutions on Ampere+ GPUs (10-bit mantissa products)
+    tf32: bool = False
+    # let cuDNN time and pick convolution algorithms (not bitwise resumable)
+    cudnn_benchmark: bool = False
     deterministic: bool = False          # torch's deterministic algorithms: bitwise resume on GPUs too
     dist_timeout_s: int = 1800           # a rank silent this long stops the whole job
     threads: int = 0                     # CPU threads for torch (0: every core other processes leave free)
@@ -314,7 +335,8 @@ class ComputeConfig:
         _check(self.batch_per_device >= 0, "batch_per_device must be >= 0 (0: no accumulation)")
         _check(self.dist_timeout_s >= 1, "dist_timeout_s must be >= 1")
         _check(self.threads >= 0, "threads must be >= 0 (0: follow the machine's load)")
-        _check(self.prefetch in ("auto", "on", "off"), f"prefetch must be auto, on or off, got {self.prefetch!r}")
+        _check(self.prefetch in ("auto", "on", "off"),
+               f"prefetch must be auto, on or off, got {self.prefetch!r}")
         _check(not (self.deterministic and self.cudnn_benchmark),
                "deterministic and cudnn_benchmark exclude each other: cuDNN's timed choice of algorithms "
                "is not reproducible")
@@ -339,7 +361,8 @@ class AugmentConfig:
     def validate(self) -> None:
         from progan.augment_names import parse_pipeline, parse_policy
 
-        _check(self.kind in self.KINDS, f"augment.kind must be one of {', '.join(self.KINDS)}, got {self.kind!r}")
+        _check(self.kind in self.KINDS,
+               f"augment.kind must be one of {', '.join(self.KINDS)}, got {self.kind!r}")
         _check(0.0 <= self.p <= 1.0, f"augment.p must be in [0, 1], got {self.p}")
         _check(0.0 <= self.target < 1.0, f"augment.target must be in [0, 1) (0: fixed p), got {self.target}")
         _check(self.speed_kimg > 0, f"augment.speed_kimg must be > 0, got {self.speed_kimg}")

@@ -7,7 +7,7 @@ comment says otherwise (the CPU presets are ours).
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 from progan.config import (
     TF_TICK_KIMG,
@@ -22,9 +22,9 @@ from progan.config import (
 from progan.errors import UserError
 
 # --- The paper's runs: the Theano release's config.py (branch original-theano-version), which produced the
-# paper's tables. Shared by every run there: train_gan(minibatch_default=16, rampup_kimg=40, lr 0.001 for G and
-# D, Adam(0, 0.99, 1e-8), G_smoothing=0.999, D_training_repeats=1), D_paper with mbstat_avg='all' (minibatch
-# stddev over the whole minibatch: group 16 >= every minibatch below) and the non-fused D order
+# paper's tables. Shared by every run there: train_gan(minibatch_default=16, rampup_kimg=40, lr 0.001 for G
+# and D, Adam(0, 0.99, 1e-8), G_smoothing=0.999, D_training_repeats=1), D_paper with mbstat_avg='all'
+# (minibatch stddev over the whole minibatch: group 16 >= every minibatch below) and the non-fused D order
 # (conv -> bias -> lrelu -> pool), loss iwass (lambda 10, epsilon 0.001, target 1) on full-resolution images,
 # Adam state recreated at each lod change (each recompile calls lasagne's adam() anew), the schedule
 # evaluated every minibatch, and its ticks: tick_kimg_default=50, tick_kimg_overrides, image and network
@@ -41,17 +41,18 @@ def _theano_run(
     mirror: bool,
     rampup_kimg: float = 40.0,
     minibatch: dict[int, int] | None = None,
-    network: dict[str, object] | None = None,
-    loss: dict[str, object] | None = None,
+    network: dict[str, Any] | None = None,
+    loss: dict[str, Any] | None = None,
     joint_step: bool = False,
 ) -> TrainConfig:
     return TrainConfig(
         preset=preset,
         network=NetworkConfig(resolution=resolution, channels=3, fused_scale=False, mbstd_group_size=16,
-                              **(network or {})),  # type: ignore[arg-type]
-        loss=LossConfig(kind="wgan-gp", gp_lambda=10.0, drift=0.001, gp_scale="full", **(loss or {})),  # type: ignore[arg-type]
+                              **(network or {})),
+        loss=LossConfig(kind="wgan-gp", gp_lambda=10.0, drift=0.001, gp_scale="full", **(loss or {})),
         schedule=ScheduleConfig(
-            lod_training_kimg=lod_kimg, lod_transition_kimg=lod_kimg, total_kimg=total_kimg, minibatch_base=16,
+            lod_training_kimg=lod_kimg, lod_transition_kimg=lod_kimg, total_kimg=total_kimg,
+            minibatch_base=16,
             minibatch=dict(minibatch or {}), lr_base=0.001, lr_rampup_kimg=rampup_kimg, minibatch_repeats=1,
             tick_kimg_base=50, tick_kimg=dict(THEANO_TICK_KIMG),
         ),
@@ -62,8 +63,9 @@ def _theano_run(
 
 
 def paper_celebahq() -> TrainConfig:
-    """CelebA-HQ 1024x1024, the paper's Sec. 6.3 run (Theano config.py "celeb-hq-1024x1024"): 800k + 800k images
-    per level, 19,000 kimg, minibatch 16 with train.minibatch_overrides {256: 14, 512: 6, 1024: 3}, mirror."""
+    """CelebA-HQ 1024x1024, the paper's Sec. 6.3 run (Theano config.py "celeb-hq-1024x1024"): 800k + 800k
+    images per level, 19,000 kimg, minibatch 16 with train.minibatch_overrides {256: 14, 512: 6, 1024: 3},
+    mirror."""
     return _theano_run("paper-celebahq", 1024, lod_kimg=800, total_kimg=19000, mirror=True,
                        minibatch={256: 14, 512: 6, 1024: 3})
 
@@ -92,7 +94,8 @@ def celeba128() -> TrainConfig:
 def paper_cifar10() -> TrainConfig:
     """CIFAR-10 32x32, the paper's Sec. 6.5 run (Theano config.py "cifar-10-32x32"; unsupervised IS 8.80):
     400k + 400k, no ramp-up, 20,000 kimg, minibatch 16, fmap_base 4096 / fmap_max 128, latent 128, WGAN-GP
-    target 750, no mirror, and G and D updated in one function (separate_funcs=False: ``optim.joint_step``)."""
+    target 750, no mirror, and G and D updated in one function (separate_funcs=False:
+    ``optim.joint_step``)."""
     return _theano_run("paper-cifar10", 32, lod_kimg=400, total_kimg=20000, mirror=False, rampup_kimg=0,
                        network={"fmap_base": 4096, "fmap_max": 128, "latent_size": 128},
                        loss={"gp_gamma": 750.0}, joint_step=True)
@@ -103,7 +106,8 @@ def paper_cifar10() -> TrainConfig:
 # step, D_repeats 1, minibatch_repeats 4, reset_opt_for_new_lod, image snapshots every tick, network snapshots
 # every 10), TrainingSchedule defaults (600k + 600k per level, lr 0.001, no ramp-up, its tick table), D_paper
 # defaults (fused_scale=True, mbstd_group_size=4), D_wgangp_acgan on full-resolution images, mirror. The
-# global minibatches are the release's for the GPU count in the name (its max_minibatch_per_gpu caps of the fp32
+# global minibatches are the release's for the GPU count in the name (its max_minibatch_per_gpu caps of the
+# fp32
 # line, {256: 16, 512: 8, 1024: 4} per GPU, never bind there); with progan they are split over however many
 # processes run, so N GPUs run exactly the recipe.
 
@@ -112,11 +116,13 @@ def _tf_celebahq(preset: str, *, minibatch_base: int, minibatch: dict[int, int],
                  total_kimg: float, lod_kimg: float = 600.0, mbstd_group_size: int = 4) -> TrainConfig:
     return TrainConfig(
         preset=preset,
-        network=NetworkConfig(resolution=1024, channels=3, fused_scale=True, mbstd_group_size=mbstd_group_size),
+        network=NetworkConfig(resolution=1024, channels=3, fused_scale=True,
+                              mbstd_group_size=mbstd_group_size),
         loss=LossConfig(kind="wgan-gp", gp_lambda=10.0, drift=0.001, gp_scale="full"),
         schedule=ScheduleConfig(
             lod_training_kimg=lod_kimg, lod_transition_kimg=lod_kimg, total_kimg=total_kimg,
-            minibatch_base=minibatch_base, minibatch=dict(minibatch), lr_base=0.001, g_lr=dict(lr), d_lr=dict(lr),
+            minibatch_base=minibatch_base, minibatch=dict(minibatch), lr_base=0.001, g_lr=dict(lr),
+            d_lr=dict(lr),
             lr_rampup_kimg=0.0, minibatch_repeats=4, tick_kimg_base=160, tick_kimg=dict(TF_TICK_KIMG),
         ),
         optim=OptimConfig(beta1=0.0, beta2=0.99, eps=1e-8, ema_beta=0.999, ema_update="d_step", d_steps=1,
@@ -141,8 +147,8 @@ def celebahq_v2_1gpu() -> TrainConfig:
 
 
 def celebahq_v2_2gpus() -> TrainConfig:
-    """TF release "preset-v2-2gpus": minibatch_base 8, {4: 256, 8: 256, 16: 128, 32: 64, 64: 32, 128: 16, 256: 8},
-    lr {512: 0.0015, 1024: 0.002}, 12,000 kimg."""
+    """TF release "preset-v2-2gpus": minibatch_base 8, {4: 256, 8: 256, 16: 128, 32: 64, 64: 32, 128: 16,
+    256: 8}, lr {512: 0.0015, 1024: 0.002}, 12,000 kimg."""
     return _tf_celebahq("celebahq-v2-2gpus", minibatch_base=8,
                         minibatch={4: 256, 8: 256, 16: 128, 32: 64, 64: 32, 128: 16, 256: 8},
                         lr={512: 0.0015, 1024: 0.002}, total_kimg=12000)
@@ -159,12 +165,14 @@ def celebahq_v2_4gpus() -> TrainConfig:
 def celebahq_v2_8gpus() -> TrainConfig:
     """TF release "preset-v2-8gpus": minibatch_base 32, {4: 512, 8: 256, 16: 128, 32: 64, 64: 32},
     lr {128: 0.0015, 256: 0.002, 512: 0.003, 1024: 0.003}, 12,000 kimg."""
-    return _tf_celebahq("celebahq-v2-8gpus", minibatch_base=32, minibatch={4: 512, 8: 256, 16: 128, 32: 64, 64: 32},
+    return _tf_celebahq("celebahq-v2-8gpus", minibatch_base=32, minibatch={4: 512, 8: 256, 16: 128, 32: 64,
+                                                                           64: 32},
                         lr={128: 0.0015, 256: 0.002, 512: 0.003, 1024: 0.003}, total_kimg=12000)
 
 
 def fashion_mnist() -> TrainConfig:
-    """CPU demo (ours): Fashion-MNIST 32x32 gray, small nets (64 maps, 32 at 32x32), 20k + 20k images per level.
+    """CPU demo (ours): Fashion-MNIST 32x32 gray, small nets (64 maps, 32 at 32x32), 20k + 20k images per
+    level.
 
     With so few images, updates are what is scarce: minibatch 32 (the paper used 16) gives twice the steps
     of the 1-GPU table's 64. Its speed and quality are in benchmarks/ (bench_fashion_quality.py).
@@ -211,8 +219,10 @@ def _biggan_network(resolution: int, channels: int, **kw: object) -> NetworkConf
     SN in G and D, orthogonal init. ``num_classes`` is the data's (10 for both presets; the loop takes it from
     the data set, and a data set without labels is refused under projection conditioning)."""
     base: dict[str, object] = {
-        "architecture": "biggan", "resolution": resolution, "channels": channels, "conditioning": "projection",
-        "num_classes": 10, "hierarchical_z": True, "spectral_norm": "both", "ortho_init": True, "latent_size": 128,
+        "architecture": "biggan", "resolution": resolution, "channels": channels,
+        "conditioning": "projection",
+        "num_classes": 10, "hierarchical_z": True, "spectral_norm": "both", "ortho_init": True,
+        "latent_size": 128,
         "shared_dim": 128, "equalized_lr": False, "pixelnorm": False, "normalize_latents": False,
     }
     return NetworkConfig(**(base | kw))  # type: ignore[arg-type]

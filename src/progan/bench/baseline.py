@@ -22,10 +22,10 @@ def eager_step(G: torch.nn.Module, D: torch.nn.Module, reals: torch.Tensor, z: t
                precision: str) -> Callable[[], None]:
     if loss.kind != "wgan-gp":
         raise ValueError("the eager baseline implements the wgan-gp step only")
-    opt_kw = {"lr": 1e-3, "betas": (0.0, 0.99), "eps": 1e-8, "foreach": False}
-    opt_G, opt_D = torch.optim.Adam(G.parameters(), **opt_kw), torch.optim.Adam(D.parameters(), **opt_kw)
+    opt_G, opt_D = (torch.optim.Adam(m.parameters(), lr=1e-3, betas=(0.0, 0.99), eps=1e-8, foreach=False)
+                    for m in (G, D))
 
-    def autocast() -> contextlib.AbstractContextManager:
+    def autocast() -> contextlib.AbstractContextManager[None]:
         return autocast_context(reals.device.type, precision)
 
     def step() -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -86,15 +86,16 @@ def _make_step(cfg: NetworkConfig, lod: float, batch: int, precision: str, loss:
     res = cfg.resolution >> math.floor(lod)
     reals = torch.rand(batch, cfg.channels, res, res, device=device) * 2 - 1
     if impl == "progan-channels-last":  # the trainer's --channels-last
-        G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
+        # torch's stubs leave memory_format out of Module.to's overloads; it is a documented argument.
+        G = G.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        D = D.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         reals = reals.contiguous(memory_format=torch.channels_last)
     z = torch.randn(batch, cfg.latent_size, device=device)
     if impl == "eager-baseline":
         from progan.bench.baseline import eager_step
 
         return eager_step(G, D, reals, z, loss, precision)
-    opt_kw = {"lr": 1e-3, "betas": (0.0, 0.99), "eps": 1e-8}
-    opt_G, opt_D = (torch.optim.Adam(m.parameters(), **opt_kw) for m in (G, D))
+    opt_G, opt_D = (torch.optim.Adam(m.parameters(), lr=1e-3, betas=(0.0, 0.99), eps=1e-8) for m in (G, D))
     ctx = StepContext(device, precision)
     stats = Collector(None)
     mix = torch.rand(batch, device=device)
@@ -108,11 +109,12 @@ def _make_step(cfg: NetworkConfig, lod: float, batch: int, precision: str, loss:
     return step
 
 
-def _time(step: Callable[[], None], device: torch.device, warmup: int, min_steps: int, min_seconds: float) -> float:
+def _time(step: Callable[[], None], device: torch.device, warmup: int, min_steps: int,
+          min_seconds: float) -> float:
     for _ in range(warmup):
         step()
     _sync(device)
-    times = []
+    times: list[float] = []
     t_end = time.perf_counter() + min_seconds
     while len(times) < min_steps or time.perf_counter() < t_end:
         t0 = time.perf_counter()
@@ -199,5 +201,5 @@ def run_bench(
     return rows
 
 
-def rows_as_dicts(rows: list[BenchRow]) -> list[dict]:
+def rows_as_dicts(rows: list[BenchRow]) -> list[dict[str, Any]]:
     return [asdict(r) for r in rows]

@@ -16,8 +16,10 @@ from progan.config import is_power_of_two
 @click.option("--channels", type=click.IntRange(min=1), default=3)
 @click.option("--fmaps", type=click.IntRange(min=1), default=128, help="Feature maps at every resolution.")
 @click.option("--latent", type=click.IntRange(min=1), default=128)
-@click.option("--batch", type=click.IntRange(min=1), default=64, help="Minibatch (a multiple of 4 for the stddev groups).")
-@click.option("--precision", "precisions", default="fp32", metavar="LIST", help="Comma list of fp32, bf16, fp16.")
+@click.option("--batch", type=click.IntRange(min=1), default=64,
+              help="Minibatch (a multiple of 4 for the stddev groups).")
+@click.option("--precision", "precisions", default="fp32", metavar="LIST",
+              help="Comma list of fp32, bf16, fp16.")
 @click.option("--baseline/--no-baseline", default=False, help="Also time the straightforward eager step.")
 @click.option("--compile", "compile_", is_flag=True, default=False,
               help="Also time the step with G and D through torch.compile (as progan train --compile).")
@@ -28,17 +30,20 @@ from progan.config import is_power_of_two
 @click.option("--seconds", type=click.FloatRange(min=0.1), default=3.0, help="Minimum timing per row.")
 @click.option("--device", default="cpu", metavar="cpu|cuda[:N]")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the table as JSON here.")
-def command(resolution, channels, fmaps, latent, batch, precisions, baseline, compile_, channels_last, threads,
-            seconds, device, out) -> None:
+def command(resolution: int, channels: int, fmaps: int, latent: int, batch: int, precisions: str,
+            baseline: bool, compile_: bool, channels_last: bool, threads: int, seconds: float, device: str,
+            out: str | None) -> None:
     """Steady-state img/s, model FLOPs per image and achieved FLOP/s for each resolution and phase."""
     if not is_power_of_two(resolution) or not 4 <= resolution <= 1024:
         raise click.BadParameter(f"{resolution} is not a power of two in 4..1024", param_hint="--resolution")
     wanted = tuple(p.strip() for p in precisions.split(",") if p.strip())
     bad = [p for p in wanted if p not in ("fp32", "bf16", "fp16")]
     if bad or not wanted:
-        raise click.BadParameter(f"choose from fp32, bf16, fp16; got {precisions!r}", param_hint="--precision")
+        raise click.BadParameter(f"choose from fp32, bf16, fp16; got {precisions!r}",
+                                 param_hint="--precision")
     if batch % 4:
-        raise click.BadParameter("must be a multiple of the minibatch-stddev group size 4", param_hint="--batch")
+        raise click.BadParameter("must be a multiple of the minibatch-stddev group size 4",
+                                 param_hint="--batch")
     if out is not None and not Path(out).resolve().parent.is_dir():
         raise click.BadParameter(f"folder of {out} does not exist", param_hint="--out")
     import torch
@@ -64,10 +69,12 @@ def command(resolution, channels, fmaps, latent, batch, precisions, baseline, co
 
     def show(r) -> None:  # type: ignore[no-untyped-def]
         click.echo(f"{r.resolution:>5} {r.phase:6} {r.precision:5} {r.impl:20} {r.img_per_sec:9.1f} "
-                   f"{r.gflop_per_img:10.3f} {r.achieved_gflops:9.1f} {r.peak_gflops:8.1f} {r.peak_fraction:8.2f}")
+                   f"{r.gflop_per_img:10.3f} {r.achieved_gflops:9.1f} {r.peak_gflops:8.1f} "
+                   f"{r.peak_fraction:8.2f}")
 
     rows = run_bench(resolution=resolution, channels=channels, fmaps=fmaps, latent=latent, batch=batch,
-                     precisions=wanted, impls=("progan",) + (("progan-channels-last",) if channels_last else ())
+                     precisions=wanted, impls=("progan",) + (("progan-channels-last",
+                                                              ) if channels_last else ())
                      + (("progan-compile",) if compile_ else ())
                      + (("eager-baseline",) if baseline else ()),
                      device=dev, min_seconds=seconds, progress=show)

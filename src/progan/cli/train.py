@@ -1,4 +1,5 @@
-"""``progan train``: parse and validate options, resolve the configuration, call :func:`progan.training.loop.train`."""
+"""``progan train``: parse and validate options, resolve the configuration, call
+:func:`progan.training.loop.train`."""
 
 from __future__ import annotations
 
@@ -60,12 +61,13 @@ def _resolve_config(preset: str, resume: str | None, outdir: str, overrides: lis
 @click.option("--resume", default=None, metavar="latest|PATH",
               help="Continue a run: 'latest' under --outdir, a run folder, or a snapshot file.")
 @click.option("--init-from", default=None, metavar="PATH",
-              help="Fine-tune: start a new run (kimg 0, fresh optimizers) from the G, D and G_ema weights of a "
-                   "snapshot or run folder, at its full resolution without growing.")
+              help="Fine-tune: start a new run (kimg 0, fresh optimizers) from the G, D and G_ema weights "
+                   "of a snapshot, run folder or the authors' .pkl, at its full resolution without growing.")
 @click.option("--snap", type=click.IntRange(min=1), default=None, help="Ticks between network snapshots.")
 @click.option("--device", default=None, metavar="auto|cpu|cuda[:N]", help="Device (default auto).")
 @click.option("--mirror/--no-mirror", default=None, help="Random horizontal flips of the reals.")
-@click.option("--loss", default=None, type=click.Choice(["wgan-gp", "minimax", "non-saturating", "lsgan", "hinge"]),
+@click.option("--loss", default=None, type=click.Choice(["wgan-gp", "minimax", "non-saturating", "lsgan",
+                                                         "hinge"]),
               help="GAN loss (default of the preset: wgan-gp).")
 @click.option("--augment", default=None, type=click.Choice(["none", "ada", "diffaug"]),
               help="Augment every image D sees: adaptive (ADA) or DiffAugment; for small data sets "
@@ -74,35 +76,45 @@ def _resolve_config(preset: str, resume: str | None, outdir: str, overrides: lis
 @click.option("--metrics-every", type=click.IntRange(min=0), default=None,
               help="Ticks between metric evaluations (0 = at snapshots).")
 @click.option("--minutes", type=click.FloatRange(min=0), default=None,
-              help="Training budget: the schedule is planned from each level's measured speed to reach the final "
-                   "resolution, spend half the budget there (run.final_share) and end on time (0: no plan).")
+              help="Training budget: the schedule is planned from each level's measured speed to reach "
+                   "the final resolution, spend half the budget there (run.final_share) and end on time.")
 @click.option("--max-minutes", type=click.FloatRange(min=0), default=None,
               help="Hard stop: a snapshot at the first tick past this many minutes.")
 @click.option("--set", "overrides", multiple=True, metavar="SECTION.FIELD=VALUE",
-              help="Override any configuration field, e.g. --set network.fmap_max=256 --set schedule.minibatch=4:64,8:32.")
+              help="Override any configuration field, e.g. --set network.fmap_max=256 "
+                   "--set schedule.minibatch=4:64,8:32.")
 @click.option("--gpus", type=click.IntRange(min=1), default=1,
-              help="Processes on this node (one per GPU; on CPU, gloo processes). For several nodes use torchrun.")
+              help="Processes on this node (one per GPU; on CPU, gloo processes). "
+                   "For several nodes use torchrun.")
 @click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16", "auto"]), default=None,
               help="Autocast precision; the gradient penalty and loss reductions stay in fp32.")
 @click.option("--batch-per-device", type=click.IntRange(min=0), default=None,
               help="Micro-batch for gradient accumulation when the per-rank batch does not fit (0: off).")
 @click.option("--channels-last", is_flag=True, default=None, help="NHWC memory format.")
-@click.option("--compile", "compile_", is_flag=True, default=None, help="torch.compile G and D (eager fallback).")
-@click.option("--tf32", is_flag=True, default=None, help="TF32 matmuls and convolutions on Ampere+ GPUs (coarser).")
+@click.option("--compile", "compile_", is_flag=True, default=None,
+              help="torch.compile G and D (eager fallback).")
+@click.option("--tf32", is_flag=True, default=None,
+              help="TF32 matmuls and convolutions on Ampere+ GPUs (coarser).")
 @click.option("--cudnn-benchmark", is_flag=True, default=None,
               help="Let cuDNN time convolution algorithms (faster; resume no longer bitwise).")
 @click.option("--deterministic", is_flag=True, default=None,
               help="torch's deterministic algorithms: bitwise resume on GPUs too (an op without one stops).")
 @click.option("--dry-run", is_flag=True, help="Print the resolved configuration as JSON and exit.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def command(data, outdir, preset, kimg, seed, resume, init_from, snap, device, mirror, loss, augment, metrics,
-            metrics_every, minutes, max_minutes, overrides, gpus, precision, batch_per_device, channels_last, compile_, tf32,
-            cudnn_benchmark, deterministic, dry_run, quiet) -> None:
+def command(data: str | None, outdir: str, preset: str, kimg: float | None, seed: int | None,
+            resume: str | None, init_from: str | None, snap: int | None, device: str | None,
+            mirror: bool | None, loss: str | None,
+            augment: str | None, metrics: str | None, metrics_every: int | None, minutes: float | None,
+            max_minutes: float | None, overrides: tuple[str, ...], gpus: int, precision: str | None,
+            batch_per_device: int | None, channels_last: bool | None, compile_: bool | None,
+            tf32: bool | None, cudnn_benchmark: bool | None, deterministic: bool | None, dry_run: bool,
+            quiet: bool) -> None:
     """Train a progressive GAN (Karras et al. 2018); one command gives a working demo run on Fashion-MNIST."""
     assignments = list(overrides)
     named = {
         "run.data": data, "run.seed": seed, "run.snap": snap, "run.device": device, "run.mirror": mirror,
-        "loss.kind": loss, "augment.kind": augment, "run.metrics": metrics, "run.metrics_every": metrics_every, "schedule.total_kimg": kimg, "run.max_minutes": max_minutes,
+        "loss.kind": loss, "augment.kind": augment, "run.metrics": metrics,
+        "run.metrics_every": metrics_every, "schedule.total_kimg": kimg, "run.max_minutes": max_minutes,
         "run.minutes": minutes,
         "compute.precision": precision, "compute.batch_per_device": batch_per_device,
         "compute.channels_last": channels_last, "compute.compile": compile_, "compute.tf32": tf32,

@@ -25,10 +25,13 @@ from progan.data import Dataset
 from progan.device import resolve_device
 from progan.errors import UserError
 from progan.numerics import training_numerics
+from progan.threads import ThreadGovernor
+from progan.training import budget
 from progan.training import checkpoint as ckpt_io
 from progan.training import distributed as dist_utils
 from progan.training.outputs import RunOutputs
 from progan.training.plot import plot_stats
+from progan.training.precision import resolve_precision
 from progan.training.report import ProgressBar, tick_line, tick_row
 from progan.training.resolve import open_training_data, resolve_config
 from progan.training.rundir import create_run_dir, resolve_resume, write_json
@@ -36,9 +39,6 @@ from progan.training.schedule import Phase, phase_at
 from progan.training.snapshots import snapshot_name
 from progan.training.state import TrainState
 from progan.training.stats import Collector, truncate_stats
-from progan.threads import ThreadGovernor
-from progan.training import budget
-from progan.training.precision import resolve_precision
 from progan.training.trainer import Trainer, TrainingError
 
 __all__ = ["TrainingError", "train"]
@@ -61,7 +61,8 @@ class _Run:
     outputs: RunOutputs
     log_handler: logging.Handler | None
     governor: ThreadGovernor | None      # compute.threads = 0: threads follow the machine's load
-    level_speeds: dict[str, float]       # measured seconds per kimg by level ("16", fading "16f"), for the ETA
+    level_speeds: dict[str,
+                       float]       # measured seconds per kimg by level ("16", fading "16f"), for the ETA
 
 
 def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
@@ -72,13 +73,15 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
     """
     threads = torch.get_num_threads()
     try:
-        with training_numerics(cfg.compute):  # TF32 / cuDNN autotuning / deterministic algorithms, restored after
+        # TF32 / cuDNN autotuning / deterministic algorithms, restored after
+        with training_numerics(cfg.compute):
             return _train(cfg, progress=progress)
     finally:
         torch.set_num_threads(threads)  # the setting is process-wide; callers keep theirs
 
 
-def _run_dir(cfg: TrainConfig, world: dist_utils.World, resume: ckpt_io.Checkpoint | None, data_dir: Path) -> Path:
+def _run_dir(cfg: TrainConfig, world: dist_utils.World, resume: ckpt_io.Checkpoint | None,
+             data_dir: Path) -> Path:
     if resume is not None:
         return resume.path.parent
     name = [""]
@@ -131,12 +134,14 @@ def _setup(requested: TrainConfig) -> _Run:
         write_json(run_dir / "training_options.json", to_dict(cfg))
     stats = Collector(run_dir if world.is_main else None, distributed=world.distributed)
     trainer = Trainer(cfg, state, ds, device, world, stats)
-    return _Run(cfg, world, device, ds, run_dir, state, trainer, stats, RunOutputs(cfg, ds, run_dir, device, world),
+    return _Run(cfg, world, device, ds, run_dir, state, trainer, stats, RunOutputs(cfg, ds, run_dir, device,
+                                                                                   world),
                 handler, governor, {})
 
 
 def _agreed_precision(precision: str, device: torch.device, world: dist_utils.World) -> str:
-    """:func:`~progan.training.precision.resolve_precision` on rank 0, its answer (or refusal) for every rank."""
+    """:func:`~progan.training.precision.resolve_precision` on rank 0; its answer (or refusal) for every
+    rank."""
     answer: list[object] = [None]
     if world.is_main:
         try:
@@ -165,8 +170,8 @@ def _plan(cfg: TrainConfig, state: TrainState, device: torch.device, world: dist
 
 
 def _follow_budget(run: _Run, ph: Phase, tick_seconds: float, tick_kimg: float) -> None:
-    """``run.minutes``: re-plan what is ahead at the speeds measured so far and move the end so the run ends on
-    time; rank 0's clock decides, every rank takes its schedule."""
+    """``run.minutes``: re-plan what is ahead at the speeds measured so far and move the end so the run ends
+    on time; rank 0's clock decides, every rank takes its schedule."""
     cfg, st = run.cfg, run.state.progress
     sched = cfg.schedule
     if run.world.is_main:
@@ -175,16 +180,18 @@ def _follow_budget(run: _Run, ph: Phase, tick_seconds: float, tick_kimg: float) 
         speeds = budget.fill_speeds(cfg, budget.current_speeds(cfg.run.plan_speeds, run.level_speeds, key))
         if cfg.run.replan and speeds:
             budget.replan(cfg, st.nimg / 1000, left, budget_s, cfg.run.final_share, speeds)
-        sched.total_kimg = budget.retarget_total_kimg(cfg, st.nimg / 1000, left, tick_seconds / max(tick_kimg, 1e-9))
+        sched.total_kimg = budget.retarget_total_kimg(cfg, st.nimg / 1000, left,
+                                                      tick_seconds / max(tick_kimg, 1e-9))
     if run.world.distributed:
         box = [(sched.training_kimg, sched.transition_kimg, sched.total_kimg)]
         torch.distributed.broadcast_object_list(box, src=0)
-        sched.training_kimg, sched.transition_kimg, sched.total_kimg = box[0]  # type: ignore[misc]
+        sched.training_kimg, sched.transition_kimg, sched.total_kimg = box[0]
 
 
 def _out_of_time(run: _Run, start_time: float) -> bool:
     """Past ``run.max_minutes``? Rank 0's clock decides for every rank, so all stop at the same tick."""
-    flag = torch.tensor([time.perf_counter() - start_time >= run.cfg.run.max_minutes * 60], dtype=torch.float32,
+    flag = torch.tensor([time.perf_counter() - start_time >= run.cfg.run.max_minutes * 60],
+                        dtype=torch.float32,
                         device=run.device)
     if run.world.distributed:
         torch.distributed.broadcast(flag, src=0)

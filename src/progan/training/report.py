@@ -24,7 +24,7 @@ def peak_memory_gb(device: torch.device) -> float:
 
 
 def tick_row(st: Progress, ph: Phase, tick_time: float, device: torch.device) -> dict[str, Any]:
-    """The schedule, speed and health numbers of the tick that just ended (losses are added by the collector)."""
+    """The schedule, speed and health numbers of the tick that just ended (the collector adds the losses)."""
     imgs = st.nimg - st.tick_start_nimg
     return {
         "tick": st.tick, "kimg": st.nimg / 1000, "lod": ph.lod, "resolution": ph.resolution,
@@ -37,10 +37,11 @@ def tick_row(st: Progress, ph: Phase, tick_time: float, device: torch.device) ->
 def tick_line(row: dict[str, Any]) -> str:
     """``tick 12 kimg 48.0 lod 2.00 res 8 mb 32 310.2 img/s D -1.234 G +2.345  swd 12.3`` from a stats row."""
     nan = float("nan")
-    return (f"tick {row['tick']:<4d} kimg {row['kimg']:<8.1f} lod {row['lod']:<5.2f} res {row['resolution']:<4d} "
-            f"mb {row['minibatch']:<4d} {row['img_per_sec']:7.1f} img/s  D {row.get('loss/D', nan):+.3f} "
-            f"G {row.get('loss/G', nan):+.3f}"
-            + (f"  p {row['augment/p']:.3f} rt {row.get('scores/real_sign', nan):+.3f}" if "augment/p" in row else "")
+    augment = (f"  p {row['augment/p']:.3f} rt {row.get('scores/real_sign', nan):+.3f}"
+               if "augment/p" in row else "")
+    return (f"tick {row['tick']:<4d} kimg {row['kimg']:<8.1f} lod {row['lod']:<5.2f} "
+            f"res {row['resolution']:<4d} mb {row['minibatch']:<4d} {row['img_per_sec']:7.1f} img/s  "
+            f"D {row.get('loss/D', nan):+.3f} G {row.get('loss/G', nan):+.3f}" + augment
             + "".join(f"  {k[len('metric/'):]} {v:.4g}" for k, v in row.items() if k.startswith("metric/")))
 
 

@@ -144,9 +144,9 @@ def check_batch_layout(cfg: TrainConfig, world_size: int) -> None:
         g = min(group, mb)
         if per_rank % g:
             what = "the whole minibatch" if g == mb else f"groups of {g}"
-            raise UserError(f"{where} and minibatch stddev takes {what}: each of the {world_size} process(es) "
-                            f"gets {per_rank}; use a minibatch that is a multiple of {g * world_size} "
-                            f"or set network.mbstd_group_size to a divisor of {per_rank}")
+            raise UserError(f"{where} and minibatch stddev takes {what}: each of the {world_size} "
+                            f"process(es) gets {per_rank}; use a minibatch that is a multiple of "
+                            f"{g * world_size} or set network.mbstd_group_size to a divisor of {per_rank}")
         if 0 < micro < per_rank and micro % g:
             raise UserError(f"{where} and minibatch stddev takes groups of {g}: compute.batch_per_device "
                             f"{micro} must be a multiple of {g}")

@@ -2,9 +2,9 @@
 
 A :class:`TrainState` holds the networks (G, D and the averaged G_ema), both optimizers, the random
 generators (a dedicated one for latents, labels and penalty mixing factors; the augmentation's; torch's
-global one; CUDA's), the loader's position, ADA's p and the progress counters. :meth:`TrainState.state_dict` is what a snapshot
-stores and :meth:`TrainState.load_state_dict` puts it back, so a resumed run continues bitwise (on CPU)
-where the snapshot was taken.
+global one; CUDA's), the loader's position, ADA's p and the progress counters.
+:meth:`TrainState.state_dict` is what a snapshot stores and :meth:`TrainState.load_state_dict` puts it
+back, so a resumed run continues bitwise (on CPU) where the snapshot was taken.
 """
 
 from __future__ import annotations
@@ -66,20 +66,23 @@ class TrainState:
         G = build_generator(cfg.network).to(device)
         D = build_discriminator(cfg.network).to(device)
         if cfg.compute.channels_last:
-            G = G.to(memory_format=torch.channels_last)
-            D = D.to(memory_format=torch.channels_last)
+            # torch's stubs leave memory_format out of Module.to's overloads; it is a documented argument.
+            G = G.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+            D = D.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         G_ema = copy.deepcopy(G).eval().requires_grad_(False)
         betas = (cfg.optim.beta1, cfg.optim.beta2)
         opt_G = torch.optim.Adam(G.parameters(), lr=cfg.schedule.lr_base, betas=betas, eps=cfg.optim.eps)
         opt_D = torch.optim.Adam(D.parameters(), lr=cfg.schedule.lr_base, betas=betas, eps=cfg.optim.eps)
         prefetch = cfg.compute.prefetch == "on" or (cfg.compute.prefetch == "auto" and ds.resolution >= 128)
-        loader = Loader(ds, seed=cfg.run.seed, mirror=cfg.run.mirror, rank=world.rank, world_size=world.world_size,
+        loader = Loader(ds, seed=cfg.run.seed, mirror=cfg.run.mirror, rank=world.rank,
+                        world_size=world.world_size,
                         prefetch=prefetch)
         return cls(G, D, G_ema, opt_G, opt_D, gen, loader, Progress(), augment)
 
     # -- checkpoints -------------------------------------------------------------------------------
     def rng_states(self) -> dict[str, torch.Tensor]:
-        states = {"torch_cpu": torch.get_rng_state(), "latents": self.gen.get_state(), **self.augment.rng_states()}
+        states = {"torch_cpu": torch.get_rng_state(), "latents": self.gen.get_state(),
+                  **self.augment.rng_states()}
         if torch.cuda.is_available():
             for i, s in enumerate(torch.cuda.get_rng_state_all()):
                 states[f"cuda{i}"] = s

@@ -71,7 +71,8 @@ class Trainer:
         return self._local(torch.rand(n, 1, 1, 1, generator=self.state.gen, device=self.device))
 
     def _reals(self, ph: Phase) -> tuple[torch.Tensor, torch.Tensor | None]:
-        reals, labels = self.state.loader.next(ph.minibatch, ph.resolution, alpha=ph.alpha, device=self.device)
+        reals, labels = self.state.loader.next(ph.minibatch, ph.resolution, alpha=ph.alpha,
+                                               device=self.device)
         if self.labels_all is None:
             labels = None
         if self.cfg.compute.channels_last:
@@ -113,7 +114,8 @@ class Trainer:
         reals, labels = self._reals(ph)
         z, mix = self._latents(ph.minibatch), self._mix(ph.minibatch)
         self._update_ema(1)  # the Theano function updates Gs from G's weights before the step
-        ok = joint_step(self.G_run, self.D_run, self.state.opt_G, self.state.opt_D, self.cfg.loss, reals, labels,
+        ok = joint_step(self.G_run, self.D_run, self.state.opt_G, self.state.opt_D, self.cfg.loss, reals,
+                        labels,
                         z, self.stats, self.ctx, mix,
                         augment=self.state.augment.for_d_step(ph.minibatch, ph.resolution))
         self.state.augment.minibatch_done(ph.minibatch)
@@ -131,7 +133,8 @@ class Trainer:
             if cfg.optim.ema_update == "d_step":
                 self._update_ema(cfg.optim.d_steps)  # TF: Gs_update_op runs with each D step, before G's step
             z = self._latents(ph.minibatch)
-            ok &= g_step(self.G_run, self.D_run, self.state.opt_G, cfg.loss, z, self._random_labels(ph.minibatch),
+            ok &= g_step(self.G_run, self.D_run, self.state.opt_G, cfg.loss, z,
+                         self._random_labels(ph.minibatch),
                          self.stats, self.ctx,
                          augment=self.state.augment.for_g_step(ph.minibatch, ph.resolution))
             if cfg.optim.ema_update == "g_step":
@@ -143,5 +146,6 @@ class Trainer:
         st.consecutive_skips += 1
         if st.consecutive_skips >= cfg.optim.max_consecutive_skips:
             raise TrainingError(
-                f"{st.consecutive_skips} consecutive steps had non-finite gradients at kimg {st.nimg / 1000:.1f}; "
-                "stopped. Lower the learning rate or check the data; the last snapshot is intact")
+                f"{st.consecutive_skips} consecutive steps had non-finite gradients at kimg "
+                f"{st.nimg / 1000:.1f}; stopped. Lower the learning rate or check the data; the last "
+                "snapshot is intact")
