@@ -9,8 +9,10 @@ D + G steps (WGAN-GP, batch 32, synthetic reals) at 4, 8, 16 and 32 pixels, and 
 * ``default``: torch's default threads (one per core), libgomp's default spinning;
 * ``1thread``: ``torch.set_num_threads(1)``;
 * ``passive``: default threads with ``OMP_WAIT_POLICY=PASSIVE`` (workers sleep instead of spinning);
-* ``progan``: what ``progan train`` does by default (:mod:`progan.threads`): its environment set before torch
-  is imported and its thread governor running.
+* ``progan``: what ``progan train`` does by default (:mod:`progan.threads`): the thread governor settles
+  on a thread count before the first step and keeps looking at the machine while it trains.
+
+Exploration: ``spin<n>`` is the default with ``GOMP_SPINCOUNT=<n>``; ``progan+spin<n>``, progan with it.
 
 Every ratio in the summary comes from this one run. Results go to ``benchmarks/results/<--out>``.
 """
@@ -32,10 +34,6 @@ POLICIES = ("default", "1thread", "passive", "progan")
 
 def _worker(policy: str, seconds: float) -> None:
     """Runs inside the child process: prints one JSON line of img/s per resolution."""
-    if policy == "progan":
-        from progan.threads import configure_openmp_env
-
-        configure_openmp_env()
     import torch
 
     from progan.config import LossConfig
@@ -47,10 +45,11 @@ def _worker(policy: str, seconds: float) -> None:
     governor = None
     if policy == "1thread":
         torch.set_num_threads(1)
-    elif policy == "progan":
+    elif policy.startswith("progan"):
         from progan.threads import ThreadGovernor
 
         governor = ThreadGovernor()
+        governor.settle()
     net = get_preset("fashion-mnist").network
     out = {}
     for res in RESOLUTIONS:
@@ -88,8 +87,10 @@ def _run(policy: str, seconds: float) -> dict:
         env.pop(key, None)
     if policy == "passive":
         env["OMP_WAIT_POLICY"] = "PASSIVE"
-    if policy.startswith("spin"):  # exploration: torch's default threads with GOMP_SPINCOUNT=<n>
-        env["GOMP_SPINCOUNT"] = policy[4:]
+    # exploration: "spin<n>" is torch's default threads with GOMP_SPINCOUNT=<n>, "progan+spin<n>" the
+    # progan policy with that spin count (libgomp's default is 300000)
+    if "spin" in policy:
+        env["GOMP_SPINCOUNT"] = policy.split("spin", 1)[1]
     cmd = [sys.executable, __file__, "--worker", policy, "--seconds", str(seconds)]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])

@@ -51,19 +51,37 @@ def test_threads_follow_the_cores_other_processes_leave(machine) -> None:
     assert gov.tick() == 2 and set_to == [1, 2]
 
 
+def test_a_busy_blip_between_calm_readings_restarts_the_count(machine) -> None:
+    m, set_to = machine
+    gov = threads.ThreadGovernor(max_threads=2, interval=1.0, recover=2)
+    m.run(1.0, mine=1.0, others=1.0)
+    assert gov.tick() == 1
+    m.run(1.0, mine=1.0, others=0.0)         # calm once
+    assert gov.tick() == 1
+    m.run(1.0, mine=1.0, others=0.9)         # busy again: the calm count starts over
+    assert gov.tick() == 1
+    m.run(1.0, mine=1.0, others=0.0)
+    assert gov.tick() == 1 and set_to == [1]
+    m.run(1.0, mine=1.0, others=0.0)
+    assert gov.tick() == 2 and set_to == [1, 2]
+
+
+def test_settle_decides_before_the_first_step_from_what_others_use(
+        machine, monkeypatch: pytest.MonkeyPatch) -> None:
+    m, set_to = machine
+    busy_other = {"others": 1.0}
+    # while progan waits, the machine's busy time is all the others'
+    monkeypatch.setattr(threads.time, "sleep", lambda s: m.run(s, mine=0.0, others=busy_other["others"]))
+    gov = threads.ThreadGovernor(max_threads=2)
+    assert gov.settle(0.25) == 1 and set_to == [1] and gov.others == pytest.approx(1.0)
+    busy_other["others"] = 0.1
+    assert gov.settle(0.25) == 2 and set_to == [1, 2]  # settle has no hysteresis: it is a fresh start
+
+
 def test_the_governor_stays_out_of_the_way_without_load_information(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(threads, "_busy_seconds", lambda: None)
     gov = threads.ThreadGovernor(max_threads=2)
     assert not gov.enabled and "no machine load information" in gov.describe()
-
-
-def test_openmp_environment_is_filled_in_only_where_the_user_left_it() -> None:
-    env: dict[str, str] = {}
-    assert threads.configure_openmp_env(env) == threads.OPENMP_ENV and env == threads.OPENMP_ENV
-    mine = {"GOMP_SPINCOUNT": "7"}
-    assert threads.configure_openmp_env(mine) == {} and mine == {"GOMP_SPINCOUNT": "7"}
-    passive = {"OMP_WAIT_POLICY": "PASSIVE"}
-    assert threads.configure_openmp_env(passive) == {} and passive == {"OMP_WAIT_POLICY": "PASSIVE"}
 
 
 def test_low_precision_without_its_matrix_units_is_refused_when_slower(

@@ -3,13 +3,15 @@
 torch's default, one OpenMP thread per core with busy-waiting workers, is the fastest on an idle machine
 and collapses as soon as another process wants a core: a worker spins, then waits for a descheduled
 sibling, every op (benchmarks/bench_threads.py measures it). One thread is immune but leaves an idle
-core unused. :class:`ThreadGovernor` looks at the machine every couple of seconds (``/proc/stat``: how
+core unused. :class:`ThreadGovernor` looks at the machine every half second (``/proc/stat``: how
 much CPU the *other* processes use) and sets ``torch.set_num_threads`` to the cores left over, between 1
 and the number of cores: all of them while the machine is ours, fewer when something else runs.
 Elsewhere than Linux (no ``/proc/stat``) it keeps torch's default.
 
-:func:`configure_openmp_env` is called by the ``progan`` command before torch is imported: OpenMP reads
-its environment once. It only fills in what the user has not set.
+OpenMP's own wait policy is left as the user has it: with :meth:`ThreadGovernor.settle` before the first
+step and a look every half second, a shorter ``GOMP_SPINCOUNT`` measured no gain on an idle machine and
+a loss on a loaded one before the governor reacted (``benchmarks/results/threads-spin-idle.json``, taken
+with the governor's earlier 2-second look and no settle).
 """
 
 from __future__ import annotations
@@ -19,23 +21,7 @@ import os
 import time
 from pathlib import Path
 
-# What the command line sets before importing torch, unless the user has set it. With libgomp's default
-# (300,000 spins) a worker that waits for a descheduled sibling burns its core for tens of
-# milliseconds; a shorter spin keeps the idle speed of back-to-back small ops and stops wasting a core
-# when the machine is shared.
-OPENMP_ENV = {"GOMP_SPINCOUNT": "20000"}
-
 _PROC_STAT = Path("/proc/stat")
-
-
-def configure_openmp_env(environ: dict[str, str] | None = None) -> dict[str, str]:
-    """Fill in :data:`OPENMP_ENV` where neither it nor ``OMP_WAIT_POLICY`` is set; returns what was set."""
-    env = os.environ if environ is None else environ
-    if "OMP_WAIT_POLICY" in env:  # the user chose how workers wait
-        return {}
-    added = {k: v for k, v in OPENMP_ENV.items() if k not in env}
-    env.update(added)
-    return added
 
 
 def _busy_seconds() -> float | None:
@@ -70,8 +56,8 @@ class ThreadGovernor:
     and come back only after ``recover`` calm intervals in a row, so a short blip does not flap them.
     """
 
-    def __init__(self, max_threads: int | None = None, *, interval: float = 2.0, margin: float = 0.3,
-                 recover: int = 2) -> None:
+    def __init__(self, max_threads: int | None = None, *, interval: float = 0.5, margin: float = 0.3,
+                 recover: int = 4) -> None:
         import torch
 
         self._torch = torch
@@ -87,19 +73,27 @@ class ThreadGovernor:
     def _sample(self) -> tuple[float, float, float]:
         return time.perf_counter(), _busy_seconds() or 0.0, time.process_time()
 
+    def settle(self, seconds: float = 0.25) -> int:
+        """Look at the machine for ``seconds`` while this process waits, and set the thread count from
+        what the others use at once (no hysteresis): called before the first step, so a run that starts
+        on a busy machine does not spend its first interval at the full count. Returns the count."""
+        if not self.enabled:
+            return self._torch.get_num_threads()
+        self._last = self._sample()
+        time.sleep(seconds)
+        wanted = self._measure()
+        if wanted != self._torch.get_num_threads():
+            self._torch.set_num_threads(wanted)
+        self._calm = 0
+        return wanted
+
     def tick(self) -> int:
         """Re-decide when ``interval`` has passed; returns the thread count in force."""
         if not self.enabled:
             return self._torch.get_num_threads()
-        now = self._sample()
-        wall = now[0] - self._last[0]
-        if wall < self.interval:
+        if time.perf_counter() - self._last[0] < self.interval:
             return self._torch.get_num_threads()
-        machine = (now[1] - self._last[1]) / wall
-        mine = (now[2] - self._last[2]) / wall
-        self._last = now
-        self.others = max(0.0, machine - mine)
-        wanted = max(1, min(self.max_threads, math.floor(self.max_threads - self.others + self.margin)))
+        wanted = self._measure()
         current = self._torch.get_num_threads()
         if wanted < current:
             self._calm = 0
@@ -111,12 +105,24 @@ class ThreadGovernor:
                 self._calm = 0
                 self._torch.set_num_threads(wanted)
                 return wanted
+        else:
+            self._calm = 0
         return current
+
+    def _measure(self) -> int:
+        """Updates :attr:`others` from the time since the last sample; returns the thread count wanted."""
+        now = self._sample()
+        wall = max(now[0] - self._last[0], 1e-9)
+        machine = (now[1] - self._last[1]) / wall
+        mine = (now[2] - self._last[2]) / wall
+        self._last = now
+        self.others = max(0.0, machine - mine)
+        return max(1, min(self.max_threads, math.floor(self.max_threads - self.others + self.margin)))
 
     def describe(self) -> str:
         """One line for logs and ``progan bench``."""
         if not self.enabled:
             return f"threads: torch's {self._torch.get_num_threads()} (no machine load information here)"
-        spin = os.environ.get("GOMP_SPINCOUNT", "default")
+        wait = os.environ.get("OMP_WAIT_POLICY") or os.environ.get("GOMP_SPINCOUNT") or "default"
         return (f"threads: up to {self.max_threads}, fewer while other processes use the cores "
-                f"(now {self._torch.get_num_threads()}; GOMP_SPINCOUNT={spin})")
+                f"(now {self._torch.get_num_threads()}; OpenMP wait {wait})")

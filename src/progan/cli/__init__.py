@@ -58,9 +58,6 @@ def _one_line(message: str) -> str:
 
 def main(argv: list[str] | None = None) -> Any:
     """Entry point of the ``progan`` console script; exit code 2 on any user error."""
-    from progan.threads import configure_openmp_env
-
-    configure_openmp_env()  # before any sub-command imports torch: OpenMP reads its environment once
     try:
         return cli.main(args=argv, prog_name="progan", standalone_mode=False)
     except click.exceptions.Exit as e:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import click
@@ -59,9 +58,7 @@ def command(resolution: int, channels: int, fmaps: int, latent: int, batch: int,
         from progan.threads import ThreadGovernor
 
         governor = ThreadGovernor()
-        governor.interval = 0.5
-        time.sleep(0.6)
-        governor.tick()  # one look at the machine before timing: the count progan train would start with
+        governor.settle()  # the count progan train would start with
         policy = governor.describe()
     click.echo(policy)
     click.echo(f"{'res':>5} {'phase':6} {'prec':5} {'impl':20} {'img/s':>9} {'GFLOP/img':>10} {'GFLOP/s':>9} "

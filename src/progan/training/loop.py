@@ -107,6 +107,7 @@ def _setup(requested: TrainConfig) -> _Run:
         torch.set_num_threads(requested.compute.threads)
     else:
         governor = ThreadGovernor()
+        governor.settle()
         log.info(governor.describe())
     device = resolve_device(requested.run.device, world.local_rank)
     dist_utils.init_process_group(world, device, requested.compute.dist_timeout_s)
