@@ -96,3 +96,44 @@ def test_no_import_cycles() -> None:
         if v not in index:
             visit(v)
     assert not cycles, cycles
+
+
+# Packages whose modules import inside functions by design, the reason stated once in the package docstring.
+DEFERRED_BY_DESIGN = {
+    "cli": "imported only when used",           # a command pays for its own imports, not every command's
+    "explore": "before torch is imported",      # the page is served first
+}
+
+
+def _import_blocks_without_reason(path: Path) -> list[int]:
+    """Lines of imports inside functions with no comment on the line, on another import line of the same
+    block, or on the line(s) directly above the block."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    tree = ast.parse("\n".join(lines))
+    bare = []
+    for fn in ast.walk(tree):
+        if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for node in ast.walk(fn):
+            if not isinstance(node, (ast.Import, ast.ImportFrom)):
+                continue
+            i = node.lineno - 1
+            while i > 0 and lines[i - 1].strip().startswith(("import ", "from ")):
+                i -= 1  # to the first line of this block of imports
+            j = node.end_lineno or node.lineno
+            while j < len(lines) and lines[j].strip().startswith(("import ", "from ")):
+                j += 1
+            block = lines[i:j]
+            if not (any("#" in line for line in block) or lines[i - 1].strip().startswith("#")):
+                bare.append(node.lineno)
+    return bare
+
+
+def test_imports_inside_functions_say_why() -> None:
+    for package, phrase in DEFERRED_BY_DESIGN.items():
+        doc = ast.get_docstring(ast.parse((SRC / package / "__init__.py").read_text(encoding="utf-8"))) or ""
+        assert phrase in " ".join(doc.split()), f"progan.{package}: say in the docstring why imports wait"
+    bare = [f"{p.relative_to(SRC)}:{line}" for p in sorted(SRC.rglob("*.py"))
+            if p.relative_to(SRC).parts[0] not in DEFERRED_BY_DESIGN
+            for line in _import_blocks_without_reason(p)]
+    assert not bare, "imports inside functions without a comment saying why:\n" + "\n".join(bare)

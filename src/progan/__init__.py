@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # pragma: no cover
 def load_generator(path: str, *, device: "str | torch.device" = "cpu", ema: bool = True) -> "torch.nn.Module":
     """Load the (averaged, by default) generator of a progan checkpoint; ``G(z, labels=None)`` -> images
     in [-1, 1]."""
+    # `import progan` stays free of torch: the command line and `progan explore` import it before torch
     from progan.training.checkpoint import load_generator as _load
 
     return _load(path, device=device, ema=ema)
@@ -21,7 +22,7 @@ def load_generator(path: str, *, device: "str | torch.device" = "cpu", ema: bool
 
 def __getattr__(name: str) -> Any:
     if name == "train":
-        from progan.training.loop import train
+        from progan.training.loop import train  # as above: torch only when train is asked for
 
         return train
     raise AttributeError(name)

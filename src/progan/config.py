@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from progan.augment_names import parse_pipeline, parse_policy
 from progan.errors import UserError
 
 
@@ -359,8 +360,6 @@ class AugmentConfig:
     KINDS = ("none", "ada", "diffaug")
 
     def validate(self) -> None:
-        from progan.augment_names import parse_pipeline, parse_policy
-
         _check(self.kind in self.KINDS,
                f"augment.kind must be one of {', '.join(self.KINDS)}, got {self.kind!r}")
         _check(0.0 <= self.p <= 1.0, f"augment.p must be in [0, 1], got {self.p}")
@@ -375,8 +374,6 @@ class AugmentConfig:
 
     @property
     def ada_ops(self) -> tuple[str, ...]:
-        from progan.augment_names import parse_pipeline
-
         return parse_pipeline(self.pipeline)
 
     @property

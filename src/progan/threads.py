@@ -21,6 +21,8 @@ import os
 import time
 from pathlib import Path
 
+import torch
+
 _PROC_STAT = Path("/proc/stat")
 
 
@@ -58,8 +60,6 @@ class ThreadGovernor:
 
     def __init__(self, max_threads: int | None = None, *, interval: float = 0.5, margin: float = 0.3,
                  recover: int = 4) -> None:
-        import torch
-
         self._torch = torch
         self.max_threads = max_threads or min(available_cores(), torch.get_num_threads())
         self.interval = interval

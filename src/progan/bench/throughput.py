@@ -18,6 +18,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
+from progan.bench.baseline import eager_step
 from progan.config import LossConfig, NetworkConfig
 from progan.device import DTYPES
 from progan.networks import build_discriminator, build_generator
@@ -92,8 +93,6 @@ def _make_step(cfg: NetworkConfig, lod: float, batch: int, precision: str, loss:
         reals = reals.contiguous(memory_format=torch.channels_last)
     z = torch.randn(batch, cfg.latent_size, device=device)
     if impl == "eager-baseline":
-        from progan.bench.baseline import eager_step
-
         return eager_step(G, D, reals, z, loss, precision)
     opt_G, opt_D = (torch.optim.Adam(m.parameters(), lr=1e-3, betas=(0.0, 0.99), eps=1e-8) for m in (G, D))
     ctx = StepContext(device, precision)

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
+from tqdm import tqdm
 
 from progan.data.decode import GRAY_MODES, TRANSFORMS, base_side
 from progan.data.sources import ArraySource, FileSource, detect
@@ -90,8 +91,6 @@ def _convert_array(images: np.ndarray, channels: int, resolution: int) -> np.nda
 
 
 def _progress_bar(total: int, enabled: bool, desc: str) -> Any:
-    from tqdm import tqdm
-
     return tqdm(total=total, unit="img", desc=desc, disable=not enabled, mininterval=0.5, leave=False,
                 dynamic_ncols=True)
 

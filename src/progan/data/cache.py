@@ -7,7 +7,9 @@ import os
 from pathlib import Path
 
 from progan.cache import cache_root
+from progan.data.build import prepare
 from progan.data.dataset import is_dataset, open_dataset
+from progan.data.idx import find_idx_files
 from progan.errors import DataError
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -20,9 +22,6 @@ def default_dataset_dir(cache_dir: str | os.PathLike[str] | None = None, *,
 
     The source is Debian's ``dataset-fashion-mnist`` package; a DataError says how to get it when absent.
     """
-    from progan.data.build import prepare
-    from progan.data.idx import find_idx_files
-
     out = cache_root(cache_dir) / "datasets" / DEMO_NAME
     if is_dataset(out):
         open_dataset(out)  # a damaged cache is an error, not silently re-used
@@ -49,8 +48,6 @@ def resolve_data(data: str | os.PathLike[str] | None, cache_dir: str | os.PathLi
         return src
     if not src.exists():
         raise DataError(f"--data {src} does not exist")
-    from progan.data.build import prepare
-
     st = src.stat()
     identity = f"{src.resolve()}|{st.st_size}|{st.st_mtime_ns}|{resolution}"
     key = hashlib.sha256(identity.encode()).hexdigest()[:12]

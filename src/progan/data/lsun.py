@@ -16,7 +16,7 @@ from progan.errors import DataError
 
 def _lmdb() -> Any:
     try:
-        import lmdb
+        import lmdb  # optional: the progan[lsun] extra
     except ImportError:
         raise DataError("reading LSUN needs the lmdb package: pip install 'progan[lsun]' "
                         "(or pip install lmdb)") from None

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from progan.data.format import (
     FORMAT,
@@ -281,8 +282,6 @@ class DatasetWriter:
                       progress: bool) -> dict[str, str]:
         """Every level of the ``kept`` rows in one pass over the decoded file; the sha256 of each level
         file."""
-        from tqdm import tqdm
-
         n = len(kept)
         # The decoded file becomes the full level: compacted in place (row j <- kept[j] >= j, in increasing j,
         # never overwrites a row still to be read), so the largest level is written only once.

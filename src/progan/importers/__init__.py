@@ -26,6 +26,7 @@ from progan.errors import UserError
 from progan.importers import tf_release, theano_release
 from progan.importers._unpickle import NetworkState, PickleRefused, load_networks
 from progan.importers.tf_release import ImportRefused
+from progan.networks import Discriminator, Generator
 
 __all__ = ["ImportRefused", "Imported", "PickleRefused", "is_pickle_path", "load_generator",
            "read_pickle"]
@@ -50,8 +51,6 @@ class Imported:
 
     def build(self, name: str) -> torch.nn.Module:
         """``G``, ``D`` or ``G_ema`` as a progan module holding the imported weights, at the saved lod."""
-        from progan.networks import Discriminator, Generator
-
         net = Discriminator(self.config) if name == "D" else Generator(self.config)
         net.load_state_dict(self.states[name])
         net.lod = self.lod
@@ -102,8 +101,6 @@ def read_pickle(path: str | os.PathLike[str]) -> Imported:
         if cfgs[0] != cfgs[1]:
             raise ImportRefused("G and Gs describe different networks")
         cfg = cfgs[0]
-        from progan.networks import Discriminator, Generator
-
         with torch.device("meta"):  # shapes only
             expected = {"G": Generator(cfg).state_dict(), "D": Discriminator(cfg).state_dict()}
         g_rules = {role: tf_release.generator_rules(cfg, set(variables[role])) for role in ("G", "Gs")}

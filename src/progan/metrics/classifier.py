@@ -24,7 +24,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
+from tqdm import tqdm
 
+from progan.data.dataset import open_dataset
 from progan.errors import UserError
 
 FORMAT = "progan-classifier"
@@ -174,8 +176,6 @@ def train_classifier(
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(1, steps))
     bar = None
     if progress:
-        from tqdm import tqdm
-
         bar = tqdm(total=steps, desc="classifier", unit="step")
     for _ in range(epochs):
         model.train()
@@ -211,8 +211,6 @@ def train_classifier_on_dataset(
     progress: bool = False,
 ) -> ClassifierTrainResult:
     """Train on the full-resolution level of a prepared, labelled data set (``progan classifier train``)."""
-    from progan.data.dataset import open_dataset
-
     ds = open_dataset(data_dir)
     if ds.labels is None or ds.num_classes < 2:
         raise UserError(f"data set {data_dir} has no labels; "

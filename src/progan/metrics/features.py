@@ -9,6 +9,8 @@ import numpy as np
 import torch
 
 from progan.metrics._images import ImageSource
+from progan.metrics.classifier import load_classifier
+from progan.metrics.inception import InceptionV3
 
 __all__ = ["FeatureExtractor", "make_extractor", "extract"]
 
@@ -21,8 +23,6 @@ class FeatureExtractor(Protocol):
 
 class _ClassifierExtractor:
     def __init__(self, path: str | os.PathLike[str], device: torch.device) -> None:
-        from progan.metrics.classifier import load_classifier
-
         self.model, self.meta, digest = load_classifier(path, device)
         self.fingerprint = "classifier-" + digest[:16]
 
@@ -39,8 +39,6 @@ def make_extractor(
     missing)."""
     if features_path:
         return _ClassifierExtractor(features_path, device)
-    from progan.metrics.inception import InceptionV3
-
     net = InceptionV3(inception_weights).to(device)
     return net
 

@@ -24,6 +24,7 @@ from typing import Any
 from unittest import mock
 
 import torch
+from safetensors.torch import load_file
 
 from progan.errors import UserError
 
@@ -100,8 +101,6 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """A plain tensor state dict from .pth (weights_only) or .safetensors."""
     try:
         if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
             sd: Any = load_file(str(path))
         else:
             sd = torch.load(path, map_location="cpu", weights_only=True)

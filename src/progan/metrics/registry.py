@@ -16,11 +16,14 @@ from typing import cast
 import numpy as np
 import torch
 
+from progan.data.dataset import open_dataset
 from progan.errors import UserError
 from progan.metrics._images import ImageSource
 from progan.metrics.cache import cache_key, cached_arrays
+from progan.metrics.classifier import load_classifier
 from progan.metrics.features import FeatureExtractor, extract, make_extractor
 from progan.metrics.frechet import fid_from_features
+from progan.metrics.inception import import_fidelity_inception, resolve_weights
 from progan.metrics.inception_score import inception_score
 from progan.metrics.kid import kernel_inception_distance
 from progan.metrics.msssim import MIN_RESOLUTION as MSSSIM_MIN_RES
@@ -160,14 +163,10 @@ def _check_features_available(names: list[str], features_path: str | None,
     if not FEATURE_METRICS.intersection(names):
         return
     if features_path:
-        from progan.metrics.classifier import load_classifier
-
         load_classifier(features_path)
     else:
         if "cas" in names:
             raise UserError(_CAS_NEEDS_CLASSIFIER)
-        from progan.metrics.inception import import_fidelity_inception, resolve_weights
-
         import_fidelity_inception()
         resolve_weights(inception_weights)
 
@@ -214,8 +213,6 @@ def evaluate(
     dev = torch.device(device)
     res = cast(int, G.output_resolution) if G is not None and not real_vs_real else None
     if res is None:
-        from progan.data.dataset import open_dataset
-
         res = open_dataset(data_dir).resolution
     reals_set = open_reals(str(data_dir), res)
     if G is not None and not real_vs_real and cast(int, G.channels) != reals_set.dataset.channels:

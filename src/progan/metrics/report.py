@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from progan import load_generator
 from progan.errors import UserError
 from progan.metrics.registry import check_metric_names, evaluate
 from progan.training.snapshots import list_snapshots, snapshot_kimg
@@ -83,8 +84,6 @@ def _append_jsonl(path: Path, row: dict[str, Any]) -> None:
 
 def run_metrics(run: MetricsRun, echo: Callable[[str], None] = print) -> list[dict[str, Any]]:
     """Evaluate the reals against themselves (with ``real_vs_real``) and each snapshot; return the rows."""
-    from progan import load_generator
-
     names = check_metric_names(run.metrics)
     # the noise floor first, then the snapshots beside it
     targets: list[Path | None] = ([None] if run.real_vs_real else []) + list(run.snapshots)

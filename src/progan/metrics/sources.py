@@ -8,7 +8,9 @@ from typing import Any, cast
 
 import numpy as np
 import torch
+import torch.distributed as dist
 
+from progan.data.dataset import open_dataset
 from progan.errors import UserError
 from progan.images import to_uint8
 from progan.latents import truncated_normal
@@ -53,8 +55,6 @@ class RealSet:
 
 
 def open_reals(data_dir: str, resolution: int) -> RealSet:
-    from progan.data.dataset import open_dataset
-
     return RealSet(open_dataset(data_dir), resolution)
 
 
@@ -136,8 +136,6 @@ def _gather_round(mine: torch.Tensor | None, starts: list[int], num: int, batch_
                   world_size: int) -> None:
     """Collect one round's batches on rank 0. Every rank sends a full-sized batch (padding, or zeros when
     it had no batch in this last round) because collectives need equal shapes on all ranks."""
-    import torch.distributed as dist
-
     send = torch.zeros((batch_size, *shape), dtype=torch.uint8, device=dev)
     if mine is not None:
         send[: len(mine)] = mine

@@ -12,18 +12,21 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _seeds(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int] | None:
+    # progan.sampling.latents imports torch: not while click builds the command, only when the option is used
     from progan.sampling.latents import parse_seeds
 
     return None if value is None else parse_seeds(value)
 
 
 def _grid(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, int] | None:
+    # progan.sampling.latents imports torch: not while click builds the command, only when the option is used
     from progan.sampling.latents import parse_grid
 
     return None if value is None else parse_grid(value)
 
 
 def _classes(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int] | None:
+    # progan.sampling.latents imports torch: not while click builds the command, only when the option is used
     from progan.sampling.latents import parse_class_list
 
     return None if value is None else parse_class_list(value)
@@ -85,6 +88,6 @@ def threads_option(f: F) -> F:
 def apply_threads(threads: int | None) -> None:
     """Set torch's intra-op threads for this (command) process."""
     if threads is not None:
-        import torch
+        import torch  # this module is imported while click builds commands: torch only when it acts
 
         torch.set_num_threads(threads)

@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
+from progan import load_generator
 from progan.device import resolve_device
 from progan.errors import UserError
+from progan.sampling.latents import check_classes
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -52,8 +54,6 @@ def load_network(
     """A generator from a checkpoint file or run folder (:func:`progan.load_generator`), or ``G`` itself."""
     if isinstance(network, torch.nn.Module):
         return network
-    from progan import load_generator
-
     return load_generator(str(network), device=resolve_device(device))
 
 
@@ -64,8 +64,6 @@ def device_of(G: torch.nn.Module) -> torch.device:
 
 def label_tensor(G: torch.nn.Module, classes: Sequence[int] | None, n: int) -> Tensor | None:
     """Class indices for ``n`` samples (``classes`` of length 1 or n), or None for an unconditional G."""
-    from progan.sampling.latents import check_classes
-
     num_classes = int(getattr(G, "num_classes", 0) or 0)
     check_classes(classes, num_classes)
     if num_classes == 0:

@@ -137,7 +137,7 @@ def run_exported(path: str | os.PathLike[str], z: np.ndarray, labels: np.ndarray
     path = Path(path)
     if path.suffix.lower() == ".onnx":
         try:
-            import onnxruntime as ort
+            import onnxruntime as ort  # optional: the progan[export] extra
         except ImportError:
             raise UserError("running an ONNX export needs onnxruntime: "
                             "pip install 'progan[export]'") from None

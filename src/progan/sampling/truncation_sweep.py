@@ -18,8 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 from progan.errors import UserError
+from progan.metrics import evaluate
+from progan.metrics.registry import check_metric_names
+from progan.metrics.report import flatten_results
+from progan.networks.standing_stats import accumulate_standing_stats
 
 DEFAULT_THRESHOLDS: tuple[float | None, ...] = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, None)
 # Which direction is better, for the plot's labels (SWD, FID, KID: lower; the rest: higher).
@@ -66,10 +72,6 @@ def truncation_sweep(
     many batches drawn at the threshold (BigGAN-PyTorch's standing stats), so eval-mode samples match
     the latents they are drawn from.
     """
-    from progan.metrics import evaluate
-    from progan.metrics.registry import check_metric_names
-    from progan.metrics.report import flatten_results
-
     names = check_metric_names(list(metrics))
     if not thresholds:
         raise UserError("no truncation thresholds given")
@@ -77,8 +79,6 @@ def truncation_sweep(
     for t in thresholds:
         net = G
         if standing_stats > 0:
-            from progan.networks.standing_stats import accumulate_standing_stats
-
             net = copy.deepcopy(G)
             accumulate_standing_stats(net, num_batches=standing_stats, seed=seed, truncation=t)
         res = evaluate(net, data_dir, names, num_images=num_images, seed=seed, device=device, truncation=t,
@@ -105,9 +105,6 @@ def write_sweep(points: list[dict[str, Any]], path: str | os.PathLike[str],
 def plot_sweep(points: list[dict[str, Any]], path: str | os.PathLike[str], title: str = "") -> Path:
     """One panel per value against the threshold (untruncated drawn at the right, marked 'none'), and,
     when precision and recall were measured, the precision/recall trade-off with thresholds annotated."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     finite = [p["truncation"] for p in points if p["truncation"] is not None]
     x_none = (max(finite) * 1.25 if finite else 1.0)
     xs = [x_none if p["truncation"] is None else p["truncation"] for p in points]

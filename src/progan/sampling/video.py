@@ -13,6 +13,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+import imageio.v2 as iio_v2
+import imageio.v3 as iio_v3
 import numpy as np
 
 from progan.errors import UserError
@@ -58,15 +60,13 @@ class VideoWriter:
         self._writer: Format.Writer | None = None
 
     def _open(self) -> None:
-        import imageio.v2 as iio
-
         if self.path.suffix.lower() == ".mp4":
-            self._writer = iio.get_writer(
+            self._writer = iio_v2.get_writer(
                 self._tmp, format="FFMPEG", mode="I", fps=self.fps, codec="libx264", quality=8,
                 pixelformat="yuv420p", macro_block_size=1, ffmpeg_log_level="error",
             )
         else:  # GIF frame durations are in milliseconds (Pillow)
-            self._writer = iio.get_writer(self._tmp, mode="I", duration=1000.0 / self.fps, loop=0)
+            self._writer = iio_v2.get_writer(self._tmp, mode="I", duration=1000.0 / self.fps, loop=0)
 
     def append(self, frame: np.ndarray) -> None:
         frame = _rgb(frame)
@@ -119,8 +119,6 @@ def write_video(frames: Iterable[np.ndarray], path: str | os.PathLike[str], fps:
 
 def read_video(path: str | os.PathLike[str]) -> np.ndarray:
     """All frames of a video as ``[T, H, W, 3]`` uint8 (for checks and tests)."""
-    import imageio.v3 as iio
-
     plugin = "pillow" if Path(path).suffix.lower() == ".gif" else "FFMPEG"
-    frames = iio.imread(Path(path), index=None, plugin=plugin)
+    frames = iio_v3.imread(Path(path), index=None, plugin=plugin)
     return np.asarray(frames)[..., :3]

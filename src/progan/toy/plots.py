@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import imageio.v3 as iio
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -85,8 +86,6 @@ def render_frame(result: ToyResult, index: int, *, dpi: int = 80,
 
 def animate_result(result: ToyResult, path: str | Path, *, fps: float = 8.0, dpi: int = 80) -> Path:
     """Write the training frames (``train_toy(frame_every=k)``) as a looping GIF (imageio + Pillow)."""
-    import imageio.v3 as iio
-
     path = Path(path)
     _check_parent(path)
     if not result.frames:

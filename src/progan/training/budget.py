@@ -28,6 +28,8 @@ import torch
 from progan.config import TrainConfig
 from progan.training.distributed import World
 from progan.training.schedule import Segment, schedule_resolutions, segments
+from progan.training.stats import Collector
+from progan.training.steps import StepContext, d_step, g_step
 
 log = logging.getLogger("progan.train")
 
@@ -70,9 +72,6 @@ def current_speeds(plan: dict[str, float], measured: dict[str, float], current: 
 def _step_seconds(G: torch.nn.Module, D: torch.nn.Module, cfg: TrainConfig, res: int, lod: float,
                   minibatch: int, device: torch.device, world: World, seconds: float) -> float:
     """Seconds per training iteration (d_steps D steps + one G step) at ``lod``, after one warm-up."""
-    from progan.training.stats import Collector
-    from progan.training.steps import StepContext, d_step, g_step
-
     ctx = StepContext(device, cfg.compute.precision, cfg.compute.batch_per_device, world,
                       full_resolution=cfg.network.resolution)
     stats = Collector(None)

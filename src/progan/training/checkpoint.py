@@ -22,9 +22,12 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from progan.config_io import upgrade_config_dict
+from progan import importers
+from progan.config import NetworkConfig, TrainConfig
+from progan.config_io import from_dict, to_dict, upgrade_config_dict
 from progan.errors import CheckpointError
 from progan.importers import Imported
+from progan.networks import build_generator
 from progan.training.snapshots import latest_checkpoint
 
 FORMAT = "progan-checkpoint"
@@ -159,9 +162,6 @@ def read_checkpoint(path: str | os.PathLike[str], *, prefixes: tuple[str, ...] |
 def save_imported(imported: Imported, out: str | os.PathLike[str]) -> Path:
     """Write networks read by :func:`progan.importers.read_pickle` as a progan snapshot (Gs becomes G_ema): no
     optimizer, schedule or generator state, so it can be fine-tuned (``--init-from``) but not resumed."""
-    from progan.config import TrainConfig
-    from progan.config_io import to_dict
-
     modules = {name: imported.build(name) for name in ("G", "D", "G_ema")}
     return save_checkpoint(out, modules=modules, optimizers={}, rng={},
                            config=to_dict(TrainConfig(preset="imported", network=imported.config)),
@@ -182,11 +182,6 @@ def load_generator(path: str | os.PathLike[str], *, device: str | torch.device =
     ``G(z, labels=None)`` returns images in [-1, 1] at ``G.output_resolution``. A ``.pkl`` of the
     authors' releases is converted in memory (:func:`progan.importers.load_generator`).
     """
-    from progan import importers
-    from progan.config import NetworkConfig
-    from progan.config_io import from_dict
-    from progan.networks import build_generator
-
     if importers.is_pickle_path(path) and Path(path).is_file():
         return importers.load_generator(path, device=device, ema=ema)
     name = "G_ema" if ema else "G"

@@ -33,6 +33,7 @@ RECOMPILE_LIMIT = 64  # 9 levels x stable/fade x grad/no-grad, with room for a d
 
 @contextlib.contextmanager
 def _compile_settings() -> Iterator[None]:
+    # torch._dynamo takes over a second to import: only runs with --compile pay it
     import torch._dynamo.config as dynamo_config
     import torch._functorch.config as functorch_config
 

@@ -11,6 +11,7 @@ import torch.multiprocessing as mp
 
 from progan.config import TrainConfig
 from progan.training.distributed import free_port
+from progan.training.loop import train
 
 
 class LaunchError(RuntimeError):
@@ -21,8 +22,6 @@ def _worker(rank: int, cfg: TrainConfig, world_size: int, port: int, result_file
             progress: bool) -> None:
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world_size),
                       LOCAL_WORLD_SIZE=str(world_size), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    from progan.training.loop import train
-
     run_dir = train(cfg, progress=progress)
     if rank == 0:
         Path(result_file).write_text(str(run_dir), encoding="utf-8")

@@ -177,8 +177,7 @@ def _follow_budget(run: _Run, ph: Phase, tick_seconds: float, tick_kimg: float) 
     sched = cfg.schedule
     if run.world.is_main:
         budget_s, left = cfg.run.minutes * 60, cfg.run.minutes * 60 - st.train_seconds
-        key = f"{ph.resolution}{'f' if ph.alpha < 1 else ''}"
-        speeds = budget.fill_speeds(cfg, budget.current_speeds(cfg.run.plan_speeds, run.level_speeds, key))
+        speeds = _speeds(run, ph)
         if cfg.run.replan and speeds:
             budget.replan(cfg, st.nimg / 1000, left, budget_s, cfg.run.final_share, speeds)
         sched.total_kimg = budget.retarget_total_kimg(cfg, st.nimg / 1000, left,
@@ -187,6 +186,16 @@ def _follow_budget(run: _Run, ph: Phase, tick_seconds: float, tick_kimg: float) 
         box = [(sched.training_kimg, sched.transition_kimg, sched.total_kimg)]
         torch.distributed.broadcast_object_list(box, src=0)
         sched.training_kimg, sched.transition_kimg, sched.total_kimg = box[0]
+
+
+def _level_key(ph: Phase) -> str:
+    return f"{ph.resolution}{'f' if ph.alpha < 1 else ''}"
+
+
+def _speeds(run: _Run, ph: Phase) -> dict[str, float]:
+    """Seconds per kimg of every segment as the budget plans with them now, and the ETA shows them."""
+    measured = budget.current_speeds(run.cfg.run.plan_speeds, run.level_speeds, _level_key(ph))
+    return budget.fill_speeds(run.cfg, measured)
 
 
 def _out_of_time(run: _Run, start_time: float) -> bool:
@@ -210,8 +219,7 @@ def _end_tick(run: _Run, ph: Phase, tick_time: float, done: bool, bar: ProgressB
         row.update(run.outputs.metrics(run.state.G_ema))
         dist_utils.wait_for_main(run.world)
     row = run.stats.tick(row, step=st.nimg)
-    eta = budget.remaining_seconds(cfg, st.nimg / 1000,
-                                   budget.fill_speeds(cfg, cfg.run.plan_speeds | run.level_speeds))
+    eta = budget.remaining_seconds(cfg, st.nimg / 1000, _speeds(run, ph))
     line = tick_line(row) + ("" if eta is None or done else f"  eta {_clock(eta)}")
     if main:
         log.info(line)
@@ -236,6 +244,7 @@ def _total_nimg(cfg: TrainConfig) -> int:
 def _loop(run: _Run, bar: ProgressBar) -> None:
     cfg, st = run.cfg, run.state.progress
     tick_start_time = start_time = mark = time.perf_counter()
+    tick_levels: set[str] = set()  # a tick that spans two segments measures neither
     while st.nimg < _total_nimg(cfg):
         if run.governor is not None:
             run.governor.tick()
@@ -244,6 +253,7 @@ def _loop(run: _Run, bar: ProgressBar) -> None:
         ph = phase_at(st.phase_nimg, cfg.schedule, cfg.network.resolution)
         before = st.nimg
         run.trainer.iteration(ph)
+        tick_levels.add(_level_key(ph))
         st.repeat = (st.repeat + 1) % cfg.schedule.minibatch_repeats
         bar.advance(st.nimg - before)
         done = st.nimg >= _total_nimg(cfg)
@@ -253,7 +263,9 @@ def _loop(run: _Run, bar: ProgressBar) -> None:
         tick_time, tick_kimg = now - tick_start_time, (st.nimg - st.tick_start_nimg) / 1000
         st.train_seconds += now - mark
         mark = now
-        run.level_speeds[f"{ph.resolution}{'f' if ph.alpha < 1 else ''}"] = tick_time / max(tick_kimg, 1e-9)
+        if len(tick_levels) == 1:
+            run.level_speeds[_level_key(ph)] = tick_time / max(tick_kimg, 1e-9)
+        tick_levels.clear()
         if cfg.run.minutes and not done:
             _follow_budget(run, ph, tick_time, tick_kimg)
             bar.set_total(_total_nimg(cfg))

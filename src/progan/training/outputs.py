@@ -10,6 +10,8 @@ import torch
 from progan.config import TrainConfig
 from progan.data import Dataset
 from progan.images import make_grid, save_image, to_uint8
+from progan.metrics import evaluate
+from progan.metrics.report import flatten_results
 from progan.training.distributed import World
 
 
@@ -62,9 +64,6 @@ class RunOutputs:
     def metrics(self, G_ema: torch.nn.Module) -> dict[str, float]:
         """``run.metrics`` of G_ema as stats keys (``metric/swd``, ``metric/swd/16``): every rank generates a
         share of the samples, rank 0 scores them."""
-        from progan.metrics import evaluate
-        from progan.metrics.report import flatten_results
-
         assert self.cfg.run.data is not None  # resolve_config always sets it
         with self._fork_rng():
             results = evaluate(G_ema, self.cfg.run.data, metrics=list(self.cfg.run.metrics),

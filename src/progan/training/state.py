@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from progan import importers
 from progan.augment.runtime import Augmenter, build_augmenter
 from progan.config import TrainConfig
 from progan.config_io import to_dict
@@ -126,8 +127,6 @@ class TrainState:
     def load_weights(self, source: str) -> None:
         """Fine-tuning (``--init-from``): G, D and G_ema of a snapshot or of one of the authors' pickles;
         optimizers, generators, loader and progress stay fresh."""
-        from progan import importers
-
         if importers.is_pickle_path(source):
             states = importers.read_pickle(source).states
         else:

@@ -46,6 +46,7 @@ class Collector:
         self._tb = None
         if run_dir is not None and tensorboard:
             try:
+                # guarded: a broken tensorboard install must not stop training (see except)
                 from torch.utils.tensorboard import SummaryWriter
 
                 self._tb = SummaryWriter(str(run_dir))
