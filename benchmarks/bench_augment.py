@@ -1,4 +1,4 @@
-"""Augmentation for small data sets (issue 14, "Measure"): Fashion-MNIST subsets of 1,000 / 5,000 / 60,000
+"""Augmentation for small data sets: Fashion-MNIST subsets of 1,000 / 5,000 / 60,000
 training images, the same kimg for every arm (none / ada / diffaug), scored against the 10,000 test images.
 
     python benchmarks/bench_augment.py        # the full benchmark (hours on 2 cores)

@@ -1,4 +1,4 @@
-"""--compile with the real Inductor backend: compiled G and D against eager (issue 13).
+"""--compile with the real Inductor backend: compiled G and D against eager.
 
 The test suite compares compiled and eager networks with the ``aot_eager`` backend (tests/training/
 test_compile.py); Inductor generates its own kernels and its first step took minutes to compile on a busy

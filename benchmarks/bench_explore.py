@@ -1,4 +1,4 @@
-"""``progan explore`` start-up and round-trip times (issue 16), and the README's screenshot of the page.
+"""``progan explore`` start-up and round-trip times, and the README's screenshot of the page.
 
 Start-up: from launching ``progan explore RUN`` to the Generate button being clickable in headless Chromium
 (the browser is started beforehand, as a user's would be open). Round trip: one generate request through

@@ -1,7 +1,7 @@
 """The standard training-throughput matrix, measured by ``progan bench``.
 
 128 feature maps at every resolution, latent 128, batch 64, WGAN-GP, 4x4 to 32x32, fp32 and bf16,
-against the straightforward eager step and under ``--compile`` (issue 13), on one thread and on all
+against the straightforward eager step and under ``--compile``, on one thread and on all
 threads. Prints the tables and writes ``benchmarks/results/training-<threads>t.json``. Ratios are taken
 within one run.
 

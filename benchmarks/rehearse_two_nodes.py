@@ -1,4 +1,4 @@
-"""Two-node rehearsal on one machine (issue 13): the multi-node command of the README, run for real.
+"""Two-node rehearsal on one machine: the multi-node command of the README, run for real.
 
 Two ``torchrun --nnodes 2 --node-rank {0,1} --rdzv-backend c10d --rdzv-endpoint 127.0.0.1:PORT`` launchers,
 one process each, each in a session of its own like a separate machine, train the tiny preset on 512

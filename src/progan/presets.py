@@ -178,10 +178,9 @@ def fashion_mnist() -> TrainConfig:
     of the 1-GPU table's 64. Its speed and quality are in benchmarks/ (bench_fashion_quality.py).
 
     Unlike the authors' releases, the gradient penalty is taken at the working resolution
-    (``loss.gp_scale="working"``): measured on this run (140 kimg, SWD x1e3 against the 10k test images,
-    benchmarks/results/fashion-quality-gp-*.json) it gives 14.4 where the releases' full-resolution scale
-    gives 16.4. D's blocks pool after their activation (``fused_scale=False``, the Theano release's order),
-    as in every measurement of this preset.
+    (``loss.gp_scale="working"``): on this preset it scored a better SWD than the releases'
+    full-resolution scale (benchmarks/results/fashion-quality-gp-*.json). D's blocks pool after their
+    activation (``fused_scale=False``, the Theano release's order), as in every measurement of this preset.
     """
     return TrainConfig(
         preset="fashion-mnist",
@@ -258,8 +257,8 @@ def biggan_cifar10() -> TrainConfig:
 
 
 def biggan_fashion_mnist() -> TrainConfig:
-    """CPU demo (ours): class-conditional Fashion-MNIST 32x32 with a narrow BigGAN (ch 8: 32 feature maps,
-    ~100 img/s on one busy core). Hinge, ortho reg 1e-4, Adam (0, 0.999); unlike BigGAN, one D step per G
+    """CPU demo (ours): class-conditional Fashion-MNIST 32x32 with a narrow BigGAN (ch 8: 32 feature maps).
+    Hinge, ortho reg 1e-4, Adam (0, 0.999); unlike BigGAN, one D step per G
     step and equal rates 2e-4 at batch 32, because a 20-minute CPU budget buys only a few thousand G
     updates; EMA 0.995 once per G step after 5 kimg (a horizon of ~200 steps, not BigGAN's 10,000). The
     orthogonal regularisation is the paper's eq. 3 (gradient 4 beta (W W^T * (1 - I)) W), the form this

@@ -16,7 +16,7 @@ from progan.images import to_uint8
 from progan.sampling.generate import generate_images
 from progan.sampling.project import (
     ProjectConfig,
-    laplacian_pyramid,
+    box_band_pyramid,
     load_mask,
     load_target,
     project,
@@ -43,7 +43,7 @@ def _own_image(G: torch.nn.Module, seed: int) -> np.ndarray:
 
 def test_laplacian_pyramid_bands_sum_back_to_the_image() -> None:
     x = torch.randn(2, 3, 16, 16)
-    bands = laplacian_pyramid(x, 3)
+    bands = box_band_pyramid(x, 3)
     assert [b.shape[-1] for b in bands] == [16, 8, 4, 2]
     rebuilt = bands[-1]
     for band in reversed(bands[:-1]):

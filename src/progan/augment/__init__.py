@@ -6,9 +6,9 @@ into one matrix and resampled once; ``p`` adapted from the overfitting heuristic
 ``r_t = E[sign(D(reals))]``. DiffAugment (Zhao et al. 2020): the fixed differentiable policies
 ``color``, ``translation``, ``cutout``.
 
-Modules: ``names`` (operation, group and policy names; no torch), ``geometry`` (transform
+Modules: ``geometry`` (transform
 matrices and the resampling), ``color`` (colour matrices and the image-space filter bank),
 ``ada`` (the ADA pipeline), ``diffaugment``, ``controller`` (the p update), ``runtime`` (what the
-training loop holds). Nothing is imported here so that ``progan.config`` can read ``names``
-without loading torch.
+training loop holds). The operation, group and policy names live in :mod:`progan.augment_names`
+(no torch), which ``progan.config`` validates with; nothing is imported here.
 """

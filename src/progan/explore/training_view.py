@@ -1,8 +1,8 @@
 """The training view's data: curves from ``stats.jsonl`` and ``metric-*.jsonl`` as long tables
 (one row per kimg, value and series), and a one-line summary of the newest tick.
 
-Rows are read with :func:`progan.training.stats.read_stats`, which skips a line cut short by a run that
-is writing it at that moment.
+Rows are read with :func:`progan.training.stats_file.read_stats` (no torch), which skips a line cut short
+by a run that is writing it at that moment.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd  # type: ignore[import-untyped]
+
+from progan.training.stats_file import read_stats
 
 __all__ = ["CURVES", "curves", "fingerprint", "summary"]
 
@@ -26,8 +28,6 @@ _COLUMNS = ["kimg", "value", "series"]
 
 
 def _rows(path: Path) -> list[dict[str, Any]]:
-    from progan.training.stats import read_stats  # imports torch: only once the page asks for curves
-
     return read_stats(path)
 
 

@@ -26,7 +26,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from progan.data.dataset import open_dataset
+from progan.data import dataset as datasets  # looked up at call time (tests swap open_dataset)
 from progan.errors import UserError
 
 FORMAT = "progan-classifier"
@@ -211,7 +211,7 @@ def train_classifier_on_dataset(
     progress: bool = False,
 ) -> ClassifierTrainResult:
     """Train on the full-resolution level of a prepared, labelled data set (``progan classifier train``)."""
-    ds = open_dataset(data_dir)
+    ds = datasets.open_dataset(data_dir)
     if ds.labels is None or ds.num_classes < 2:
         raise UserError(f"data set {data_dir} has no labels; "
                         "prepare a labelled one (e.g. with --labels) to train a classifier")

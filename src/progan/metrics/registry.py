@@ -16,7 +16,7 @@ from typing import cast
 import numpy as np
 import torch
 
-from progan.data.dataset import open_dataset
+from progan.data import dataset as datasets  # looked up at call time (tests swap open_dataset)
 from progan.errors import UserError
 from progan.metrics._images import ImageSource
 from progan.metrics.cache import cache_key, cached_arrays
@@ -213,7 +213,7 @@ def evaluate(
     dev = torch.device(device)
     res = cast(int, G.output_resolution) if G is not None and not real_vs_real else None
     if res is None:
-        res = open_dataset(data_dir).resolution
+        res = datasets.open_dataset(data_dir).resolution
     reals_set = open_reals(str(data_dir), res)
     if G is not None and not real_vs_real and cast(int, G.channels) != reals_set.dataset.channels:
         raise UserError(f"the generator makes {G.channels}-channel images, the data set has "

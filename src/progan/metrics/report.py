@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from progan import load_generator
+import progan
 from progan.errors import UserError
 from progan.metrics.registry import check_metric_names, evaluate
 from progan.training.snapshots import list_snapshots, snapshot_kimg
@@ -90,7 +90,7 @@ def run_metrics(run: MetricsRun, echo: Callable[[str], None] = print) -> list[di
     rows = []
     for snap in targets:
         t0 = time.time()
-        G = load_generator(str(snap), device=run.device) if snap is not None else None
+        G = progan.load_generator(str(snap), device=run.device) if snap is not None else None
         results = evaluate(G, run.data, names, num_images=run.num_images, seed=run.seed, device=run.device,
                            batch_size=run.batch_size, truncation=run.truncation,
                            features_path=run.features_path,

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from progan.data.dataset import open_dataset
+from progan.data import dataset as datasets  # looked up at call time (tests swap open_dataset)
 from progan.errors import UserError
 from progan.images import to_uint8
 from progan.latents import truncated_normal
@@ -55,7 +55,7 @@ class RealSet:
 
 
 def open_reals(data_dir: str, resolution: int) -> RealSet:
-    return RealSet(open_dataset(data_dir), resolution)
+    return RealSet(datasets.open_dataset(data_dir), resolution)
 
 
 def sample_latents(shape: tuple[int, ...], truncation: float | None, gen: torch.Generator) -> torch.Tensor:

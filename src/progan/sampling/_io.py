@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
-from progan import load_generator
+import progan
 from progan.device import resolve_device
 from progan.errors import UserError
 from progan.sampling.latents import check_classes
@@ -54,7 +54,7 @@ def load_network(
     """A generator from a checkpoint file or run folder (:func:`progan.load_generator`), or ``G`` itself."""
     if isinstance(network, torch.nn.Module):
         return network
-    return load_generator(str(network), device=resolve_device(device))
+    return progan.load_generator(str(network), device=resolve_device(device))
 
 
 def device_of(G: torch.nn.Module) -> torch.device:

@@ -38,7 +38,7 @@ from progan.sampling.video import write_video
 __all__ = [
     "ProjectConfig",
     "Projection",
-    "laplacian_pyramid",
+    "box_band_pyramid",
     "load_mask",
     "load_target",
     "project",
@@ -132,9 +132,10 @@ def load_mask(path: str | os.PathLike[str], resolution: int) -> np.ndarray:
     return known
 
 
-def laplacian_pyramid(x: Tensor, levels: int) -> list[Tensor]:
+def box_band_pyramid(x: Tensor, levels: int) -> list[Tensor]:
     """Band-pass images ``x - up(down(x))`` per octave (2x2 average down, bilinear up), then the
-    low-pass rest."""
+    low-pass rest: the projection loss's cheap pyramid (not the SWD's binomial
+    :func:`progan.metrics.swd.laplacian_pyramid`)."""
     bands = []
     for _ in range(levels):
         if min(x.shape[-2:]) < 4:
@@ -162,7 +163,7 @@ def projection_loss(images: Tensor, target: Tensor, mask: Tensor | None, *, lap_
     if lap_weight == 0:
         return l2
     lap = images.new_zeros(len(images))
-    pairs = zip(laplacian_pyramid(images * mask, lap_levels), laplacian_pyramid(target * mask, lap_levels))
+    pairs = zip(box_band_pyramid(images * mask, lap_levels), box_band_pyramid(target * mask, lap_levels))
     for a, b in pairs:
         lap = lap + (a - b).abs().mean(dim=(1, 2, 3))
     return l2 + lap_weight * lap

@@ -13,26 +13,9 @@ from typing import Any
 
 import torch
 
+from progan.training.stats_file import read_stats, truncate_stats
 
-def read_stats(path: Path) -> list[dict[str, Any]]:
-    """Rows of a ``stats.jsonl``; a line cut short by a crash (``kill -9`` mid-write) is skipped."""
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows
-
-
-def truncate_stats(path: Path, nimg: int) -> None:
-    """On resume: drop rows written after the snapshot (they are trained again) and any torn line."""
-    if not path.exists():
-        return
-    rows = [r for r in read_stats(path) if round(r.get("kimg", 0) * 1000) <= nimg]
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    os.replace(tmp, path)
+__all__ = ["Collector", "read_stats", "truncate_stats"]
 
 
 class Collector:
