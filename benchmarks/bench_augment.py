@@ -129,14 +129,14 @@ def score_run(run: Path, test: Path, train_dir: Path, clf_path: Path, leak_model
     from progan.images import make_grid, save_image
     from progan.metrics import evaluate
     from progan.metrics.classifier import load_classifier
-    from progan.metrics.sources import generate_images
+    from progan.metrics.sources import generate_samples
     from progan.training.snapshots import list_snapshots
 
     snap = list_snapshots(run)[-1]
     G = progan.load_generator(snap)
     res = evaluate(G, test, ["swd", "fid"], num_images=num, seed=0, features_path=clf_path)
     clf, _, _ = load_classifier(clf_path)
-    fakes, _ = generate_images(G, num, seed=1, batch_size=128)
+    fakes, _ = generate_samples(G, num, seed=1, batch_size=128)
     assert fakes is not None
     fakes = _at32(fakes)
     test_ds = open_dataset(test)
