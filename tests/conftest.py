@@ -46,8 +46,10 @@ def tiny_config() -> Callable[..., TrainConfig]:
 
     def make(data: Path, outdir: Path, kimg: float, *extra: str) -> TrainConfig:
         cfg = get_preset("tiny")
+        # One thread: runs are compared bit for bit, and a thread count that follows the machine's load
+        # (the default) rounds differently when another process starts.
         for a in (f"run.data={data}", f"run.outdir={outdir}", f"schedule.total_kimg={kimg}", "run.device=cpu",
-                  *extra):
+                  "compute.threads=1", *extra):
             apply_override(cfg, a)
         return cfg
 
