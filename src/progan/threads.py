@@ -60,7 +60,6 @@ class ThreadGovernor:
 
     def __init__(self, max_threads: int | None = None, *, interval: float = 0.5, margin: float = 0.3,
                  recover: int = 4) -> None:
-        self._torch = torch
         self.max_threads = max_threads or min(available_cores(), torch.get_num_threads())
         self.interval = interval
         self.margin = margin
@@ -78,32 +77,32 @@ class ThreadGovernor:
         what the others use at once (no hysteresis): called before the first step, so a run that starts
         on a busy machine does not spend its first interval at the full count. Returns the count."""
         if not self.enabled:
-            return self._torch.get_num_threads()
+            return torch.get_num_threads()
         self._last = self._sample()
         time.sleep(seconds)
         wanted = self._measure()
-        if wanted != self._torch.get_num_threads():
-            self._torch.set_num_threads(wanted)
+        if wanted != torch.get_num_threads():
+            torch.set_num_threads(wanted)
         self._calm = 0
         return wanted
 
     def tick(self) -> int:
         """Re-decide when ``interval`` has passed; returns the thread count in force."""
         if not self.enabled:
-            return self._torch.get_num_threads()
+            return torch.get_num_threads()
         if time.perf_counter() - self._last[0] < self.interval:
-            return self._torch.get_num_threads()
+            return torch.get_num_threads()
         wanted = self._measure()
-        current = self._torch.get_num_threads()
+        current = torch.get_num_threads()
         if wanted < current:
             self._calm = 0
-            self._torch.set_num_threads(wanted)
+            torch.set_num_threads(wanted)
             return wanted
         if wanted > current:
             self._calm += 1
             if self._calm >= self.recover:
                 self._calm = 0
-                self._torch.set_num_threads(wanted)
+                torch.set_num_threads(wanted)
                 return wanted
         else:
             self._calm = 0
@@ -122,7 +121,7 @@ class ThreadGovernor:
     def describe(self) -> str:
         """One line for logs and ``progan bench``."""
         if not self.enabled:
-            return f"threads: torch's {self._torch.get_num_threads()} (no machine load information here)"
+            return f"threads: torch's {torch.get_num_threads()} (no machine load information here)"
         wait = os.environ.get("OMP_WAIT_POLICY") or os.environ.get("GOMP_SPINCOUNT") or "default"
         return (f"threads: up to {self.max_threads}, fewer while other processes use the cores "
-                f"(now {self._torch.get_num_threads()}; OpenMP wait {wait})")
+                f"(now {torch.get_num_threads()}; OpenMP wait {wait})")

@@ -43,6 +43,11 @@ def remaining_seconds(cfg: TrainConfig, kimg: float, speeds: dict[str, float]) -
     return remaining_until(cfg, kimg, cfg.schedule.total_kimg, speeds)
 
 
+def speed_key(resolution: int, fading: bool) -> str:
+    """The key of a segment's seconds per kimg in the speed tables: ``"32"`` stable, ``"32f"`` fading in."""
+    return f"{resolution}{'f' if fading else ''}"
+
+
 def fill_speeds(cfg: TrainConfig, known: dict[str, float]) -> dict[str, float]:
     """Seconds per kimg for every segment of the schedule: measured or planned where ``known``, else estimated
     from the nearest known level with the cost of a step in proportion to its pixels (a fading step as a
@@ -137,7 +142,7 @@ def _unit_seconds(cfg: TrainConfig, seg: Segment, speeds: dict[str, float]) -> f
     """Seconds of ``seg`` per unit of scale: its preset length (``lod_*_kimg``) at its speed."""
     sched = cfg.schedule
     base = sched.lod_transition_kimg if seg.fading else sched.lod_training_kimg
-    return base * speeds[f"{seg.resolution}{'f' if seg.fading else ''}"]
+    return base * speeds[speed_key(seg.resolution, seg.fading)]
 
 
 def replan(cfg: TrainConfig, kimg: float, seconds_left: float, budget_seconds: float, final_share: float,
@@ -195,7 +200,7 @@ def remaining_until(cfg: TrainConfig, kimg: float, end_kimg: float, speeds: dict
     for seg in segments(cfg.schedule, cfg.network.resolution):
         lo, hi = max(seg.start_kimg, kimg), min(seg.end_kimg, end_kimg)
         if hi > lo:
-            seconds += (hi - lo) * speeds[f"{seg.resolution}{'f' if seg.fading else ''}"]
+            seconds += (hi - lo) * speeds[speed_key(seg.resolution, seg.fading)]
     return seconds
 
 
@@ -206,7 +211,7 @@ def describe_plan(cfg: TrainConfig, speeds: dict[str, float]) -> list[str]:
         end = min(seg.end_kimg, cfg.schedule.total_kimg)
         if end <= seg.start_kimg:
             continue
-        key = f"{seg.resolution}{'f' if seg.fading else ''}"
+        key = speed_key(seg.resolution, seg.fading)
         minutes = (end - seg.start_kimg) * speeds.get(key, speeds[str(seg.resolution)]) / 60
         what = "fade-in" if seg.fading else "stable"
         lines.append(f"  {seg.resolution:>4}px {what:7s} kimg {seg.start_kimg:7.1f} -> {end:7.1f}  "

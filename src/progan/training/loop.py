@@ -189,7 +189,7 @@ def _follow_budget(run: _Run, ph: Phase, tick_seconds: float, tick_kimg: float) 
 
 
 def _level_key(ph: Phase) -> str:
-    return f"{ph.resolution}{'f' if ph.alpha < 1 else ''}"
+    return budget.speed_key(ph.resolution, ph.alpha < 1)
 
 
 def _speeds(run: _Run, ph: Phase) -> dict[str, float]:
